@@ -1,0 +1,34 @@
+"""Where the collection and sovstack's state live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sovstack.errors import SovstackError
+
+
+def collection_root() -> Path:
+    """The sovstack.cloud collection this package ships with.
+
+    An installed wheel carries it in site-packages/ansible_collections/sovstack/cloud; a
+    checkout (or an editable install) is the collection itself.
+    """
+    parent = Path(__file__).resolve().parent.parent
+    for candidate in (parent / "ansible_collections" / "sovstack" / "cloud", parent):
+        if (candidate / "galaxy.yml").is_file():
+            return candidate
+    raise SovstackError(f"the sovstack.cloud collection is missing beside {parent}: reinstall sovstack")
+
+
+def collections_path() -> Path:
+    """The directory that holds ansible_collections/sovstack/cloud, for ANSIBLE_COLLECTIONS_PATH."""
+    root = collection_root()
+    if root.parent.parent.name == "ansible_collections":
+        return root.parent.parent.parent
+    return root / "collections"
+
+
+def state_home() -> Path:
+    """sovstack's state: the rig, run logs. $SOVSTACK_HOME, default ~/.sovstack."""
+    return Path(os.environ.get("SOVSTACK_HOME") or Path.home() / ".sovstack")
