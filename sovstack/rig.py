@@ -31,6 +31,7 @@ from sovstack.paths import collection_root, state_home
 
 LABEL = "sovstack.rig"
 IMAGE_LABEL = "sovstack.rig.image"
+HOME_LABEL = "sovstack.rig.state"  # the state directory (SSH key, inventory) the host belongs to
 IMAGE_REPO = "sovstack/rig-host"
 DEFAULT_NAME = "rig"
 DEFAULT_SUBNET = "10.77.0.0/24"
@@ -372,6 +373,12 @@ def ensure_host(
             raise SovstackError(
                 f"container {host.container} exists and is not part of rig {rig!r}: remove it"
             )
+        home = container.labels.get(HOME_LABEL)
+        if home != str(rig_dir(rig)):
+            raise SovstackError(
+                f"rig {rig!r} was made with its state in {home}, not {rig_dir(rig)} (SOVSTACK_HOME): "
+                f"run `sovstack rig down --name {rig}` first"
+            )
         if container.status != "running":
             container.start()
             say(f"{host.name}: {host.address} (started)")
@@ -406,7 +413,7 @@ def ensure_host(
         image,
         name=host.container,
         hostname=host.name,
-        labels={LABEL: rig},
+        labels={LABEL: rig, HOME_LABEL: str(rig_dir(rig))},
         stop_signal="SIGRTMIN+3",
         host_config=host_config,
         networking_config=api.create_networking_config(

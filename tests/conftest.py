@@ -1,0 +1,40 @@
+"""Shared fixtures: the sovstack command of this environment and an isolated SOVSTACK_HOME."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# Unit tests import the collection's Python code from this checkout, not an installed copy.
+sys.path.insert(0, str(REPO / "collections"))
+
+# Every test's state (rigs, run logs) goes to one fresh directory, never the operator's ~/.sovstack.
+HOME = Path(tempfile.mkdtemp(prefix="sovstack-test-home-"))
+os.environ["SOVSTACK_HOME"] = str(HOME)
+os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def sovstack(*args: str, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `sovstack` command, as an operator would."""
+    exe = shutil.which("sovstack", path=str(BIN)) or "sovstack"
+    proc = subprocess.run(
+        [exe, *args], capture_output=True, text=True, cwd=cwd or tempfile.gettempdir(), check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"sovstack {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def sovstack_home() -> Path:
+    return HOME

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from sovstack import rig
+from sovstack.errors import SovstackError
+
+net = ipaddress.ip_network
+
+
+def test_subnet_must_fit_the_hosts():
+    assert rig.parse_subnet("10.77.0.0/24", 32) == net("10.77.0.0/24")
+    with pytest.raises(SovstackError, match=r"--subnet 10.77.0.0/28 is too small for 8 hosts"):
+        rig.parse_subnet("10.77.0.0/28", 8)
+    with pytest.raises(SovstackError, match=r"--subnet 10.77.0.1/24: 10.77.0.1/24 has host bits set"):
+        rig.parse_subnet("10.77.0.1/24", 3)
+    with pytest.raises(SovstackError, match="needs an IPv4 network"):
+        rig.parse_subnet("fd00::/64", 3)
+
+
+@pytest.mark.parametrize("name", ["rig", "ci-2", "a"])
+def test_good_names(name):
+    rig.check_name(name)
+
+
+@pytest.mark.parametrize("name", ["", "Rig", "2rig", "rig_x", "much-too-long-name", "a/b"])
+def test_bad_names(name):
+    with pytest.raises(SovstackError, match="is invalid"):
+        rig.check_name(name)
+
+
+def test_clash_with_a_route():
+    routes = {net("172.17.0.0/16"): "docker0"}
+    with pytest.raises(SovstackError) as err:
+        rig.check_clash(net("172.17.5.0/24"), "rig", routes, {})
+    assert str(err.value) == (
+        "--subnet 172.17.5.0/24 clashes with 172.17.0.0/16 (route via docker0): choose a free one"
+    )
+
+
+def test_clash_with_another_network_and_podman():
+    networks = {net("10.80.0.0/16"): ("lab", "")}
+    with pytest.raises(SovstackError) as err:
+        rig.check_clash(net("10.80.0.0/12"), "rig", {}, networks)
+    assert "10.80.0.0/16 (docker network lab)" in str(err.value)
+    assert "10.88.0.0/16 (podman's default network)" in str(err.value)
+
+
+def test_own_network_and_bridge_are_no_clash():
+    subnet = net("10.77.0.0/24")
+    networks = {subnet: ("sovstack-rig", "rig")}
+    routes = {subnet: rig.bridge_name("rig")}
+    rig.check_clash(subnet, "rig", routes, networks)
+    with pytest.raises(SovstackError, match="docker network sovstack-rig"):
+        rig.check_clash(subnet, "other", routes, networks)
+
+
+def test_bridge_names_fit_linux():
+    assert len(rig.bridge_name("abcdefghijkl")) <= 15
+
+
+def test_inventory_places_every_host_in_every_group(tmp_path):
+    state = rig.RigState(
+        name="rig",
+        subnet="10.77.0.0/24",
+        engine="podman",
+        image="img",
+        hosts=[rig.RigHost("node1", "10.77.0.11", "c1"), rig.RigHost("node2", "10.77.0.12", "c2")],
+    )
+    data = rig.inventory_data(state, tmp_path / "key")
+    assert data["all"]["vars"]["container_engine"] == "podman"
+    assert data["all"]["children"]["rig"]["hosts"]["node2"]["ansible_host"] == "10.77.0.12"
+    for group in ("control", "network", "compute", "storage"):
+        assert sorted(data["all"]["children"][group]["hosts"]) == ["node1", "node2"]
+
+
+def test_image_tag_follows_the_definition(monkeypatch):
+    tag = rig.image_tag()
+    assert tag == rig.image_tag()
+    monkeypatch.setattr(rig, "HOST_PACKAGES", (*rig.HOST_PACKAGES, "vim"))
+    assert rig.image_tag() != tag
+
+
+def test_write_if_changed_keeps_mtime_when_equal(tmp_path):
+    path = tmp_path / "a" / "f.yml"
+    rig.write_if_changed(path, "x: 1\n")
+    before = path.stat().st_mtime_ns
+    rig.write_if_changed(path, "x: 1\n")
+    assert path.stat().st_mtime_ns == before
+    rig.write_if_changed(path, "x: 2\n")
+    assert path.read_text() == "x: 2\n"
+
+
+def test_apt_mirror_is_a_debian_url():
+    mirror = rig.apt_mirror()
+    assert mirror.startswith(("http://", "https://"))
+    assert mirror.rstrip("/").endswith("/debian")
+
+
+def test_state_round_trip(tmp_path: Path):
+    state = rig.RigState("rig", "10.77.0.0/24", "docker", "img", [rig.RigHost("node1", "10.77.0.11", "c")])
+    path = tmp_path / "rig.json"
+    import dataclasses
+    import json
+
+    path.write_text(json.dumps(dataclasses.asdict(state)))
+    assert rig.RigState.load(path) == state
