@@ -16,8 +16,11 @@ BIN = Path(sys.executable).parent
 # Unit tests import the collection's Python code from this checkout, not an installed copy.
 sys.path.insert(0, str(REPO / "collections"))
 
-# Every test's state (rigs, run logs) goes to one fresh directory, never the operator's ~/.sovstack.
-HOME = Path(tempfile.mkdtemp(prefix="sovstack-test-home-"))
+# Every test's state (rigs, run logs) goes to one fresh directory, never the operator's
+# ~/.sovstack. A developer may name one (SOVSTACK_TEST_HOME) and keep the rigs between runs
+# (SOVSTACK_TEST_KEEP_RIGS=1) to iterate faster.
+HOME = Path(os.environ.get("SOVSTACK_TEST_HOME") or tempfile.mkdtemp(prefix="sovstack-test-home-"))
+KEEP_RIGS = os.environ.get("SOVSTACK_TEST_KEEP_RIGS") == "1"
 os.environ["SOVSTACK_HOME"] = str(HOME)
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 

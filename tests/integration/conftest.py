@@ -4,6 +4,7 @@ made once per session and bootstrapped once (both at the same time)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 import testinfra
 import yaml
 
-from tests.conftest import BIN, sovstack
+from tests.conftest import BIN, KEEP_RIGS, sovstack
 
 RIGS = {"docker": ("tdock", "10.77.10.0/24"), "podman": ("tpod", "10.77.11.0/24")}
 
@@ -28,8 +29,8 @@ class Rig:
     registry: str = field(init=False)
 
     def __post_init__(self) -> None:
-        # An address on the rig network held for the registry (issue: image pipeline).
-        self.registry = self.subnet.rsplit(".", 1)[0] + ".2:5000"
+        # The test registry runs on node1 (tests/integration/playbooks/prepare_engines.yml).
+        self.registry = self.hosts["node1"] + ":5000"
 
     def host(self, name: str) -> testinfra.host.Host:
         return testinfra.get_host(f"ansible://{name}?ansible_inventory={self.inventory}")
@@ -75,7 +76,8 @@ def rigs(sovstack_home: Path):
         yield made
     finally:
         for name, _ in RIGS.values():
-            sovstack("rig", "down", "--name", name, "--keep-image")
+            if not KEEP_RIGS:
+                sovstack("rig", "down", "--name", name, "--keep-image")
 
 
 def run_bootstraps(rigs: dict[str, Rig]) -> dict[str, subprocess.CompletedProcess[str]]:
@@ -127,3 +129,47 @@ def changed_events(directory: Path) -> list[dict]:
         if event.get("event") == "runner_on_ok" and event["event_data"]["res"].get("changed"):
             events.append(event)
     return events
+
+
+def run_module(rig: Rig, module: str, args: dict, *flags: str, host: str = "node1") -> dict:
+    """One module on one rig host, ad hoc, as an operator would; its result with `status`
+    (SUCCESS, CHANGED, FAILED!) and, before it, any diff text."""
+    env = {**os.environ, "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1"}
+    argv = [str(BIN / "ansible"), "-i", str(rig.inventory), host, "-m", module, "-a", json.dumps(args)]
+    proc = subprocess.run([*argv, *flags], capture_output=True, text=True, env=env, check=False)
+    diff, sep, rest = proc.stdout.partition(f"{host} | ")
+    assert sep, proc.stdout + proc.stderr
+    result = json.loads(rest[rest.index("{") :])
+    result["status"] = rest.split(" ", 1)[0]
+    result["diff_text"] = diff
+    return result
+
+
+def run_playbooks(rigs: dict[str, Rig], playbook: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """A playbook on every rig at once; the completed processes by engine."""
+    procs = {
+        engine: subprocess.Popen(
+            [str(BIN / "ansible-playbook"), "-i", str(rig.inventory), str(playbook)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for engine, rig in rigs.items()
+    }
+    return {
+        engine: subprocess.CompletedProcess(
+            p.args, p.wait(timeout=1800), p.stdout.read() if p.stdout else "", ""
+        )
+        for engine, p in procs.items()
+    }
+
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+
+
+@pytest.fixture(scope="session")
+def engines_prepared(rigs, bootstrapped):
+    """A registry on node1 of each rig with the test images in it."""
+    for engine, proc in run_playbooks(rigs, PLAYBOOKS / "prepare_engines.yml").items():
+        assert proc.returncode == 0, f"{engine}:\n{proc.stdout}"
+    return rigs

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-
 import pytest
 
-from tests.conftest import BIN
+from tests.integration.conftest import run_module
 
 
 @pytest.fixture
@@ -16,18 +12,7 @@ def adhoc(rigs):
     rig = rigs["docker"]
 
     def run(args: dict, *flags: str) -> dict:
-        """The module's result for node1, from ad-hoc output `node1 | CHANGED => {...}`."""
-        env = {**os.environ, "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1"}
-        argv = [str(BIN / "ansible"), "-i", str(rig.inventory), "node1", "-m", "sovstack.cloud.sysctl"]
-        proc = subprocess.run(
-            [*argv, "-a", json.dumps(args), *flags], capture_output=True, text=True, env=env, check=False
-        )
-        diff, sep, rest = proc.stdout.partition("node1 | ")
-        assert sep, proc.stdout + proc.stderr
-        result = json.loads(rest[rest.index("{") :])
-        result["diff_text"] = diff
-        result["status"] = rest.split(" ", 1)[0]  # SUCCESS, CHANGED or FAILED!
-        return result
+        return run_module(rig, "sovstack.cloud.sysctl", args, *flags)
 
     run.host = rig.host("node1")
     yield run

@@ -1,0 +1,117 @@
+# Copyright: sovstack developers
+# Apache License 2.0
+"""The container engine behind sovstack's modules: Docker, or Podman through its
+Docker-compatible API, both spoken through the `docker` Python SDK."""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+try:
+    import docker
+    import docker.errors
+    from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:  # reported by require_sdk(), on the host where the module runs
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+    APIError = DockerException = ImageNotFound = NotFound = Exception
+
+SOCKETS = {
+    "docker": "unix:///var/run/docker.sock",
+    "podman": "unix:///run/podman/podman.sock",
+}
+START_HINT = {
+    "docker": "start it (systemctl start docker) or run `sovstack bootstrap`",
+    "podman": "start its API socket (systemctl start podman.socket) or run `sovstack bootstrap`",
+}
+
+ENGINE_ARGS = dict(
+    engine=dict(type="str", choices=["docker", "podman"], default="docker"),
+    engine_url=dict(type="str"),
+    timeout=dict(type="int", default=120),
+)
+
+
+class EngineError(Exception):
+    """An engine failure with a message that names the cause and the fix."""
+
+
+def require_sdk(module):
+    if not HAS_DOCKER:
+        module.fail_json(
+            msg="the Python docker SDK is missing on this host: install python3-docker "
+            "(or run `sovstack bootstrap`)",
+            exception=DOCKER_IMPORT_ERROR,
+        )
+
+
+def connect(module):
+    """A low-level client of the engine named in the module's parameters; fails the task
+    with the cause and the fix when the engine does not answer."""
+    require_sdk(module)
+    engine = module.params["engine"]
+    url = module.params.get("engine_url") or SOCKETS[engine]
+    if url.startswith("unix://") and not os.path.exists(url[len("unix://") :]):
+        module.fail_json(
+            msg="%s is not running on this host (no socket %s): %s" % (engine, url, START_HINT[engine])
+        )
+    try:
+        client = docker.APIClient(base_url=url, version="auto", timeout=module.params["timeout"])
+        client.ping()
+    except DockerException as exc:
+        module.fail_json(msg="%s does not answer at %s (%s): %s" % (engine, url, exc, START_HINT[engine]))
+    return client
+
+
+def registry_of(image):
+    """The registry host of an image reference, or None for an unqualified name."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return None
+
+
+def split_reference(image):
+    """(repository, tag, digest) of an image reference; tag defaults to latest when no digest."""
+    repository, _, digest = image.partition("@")
+    tag = None
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository, tag = repository.rsplit(":", 1)
+    if not digest and not tag:
+        tag = "latest"
+    return repository, tag, digest or None
+
+
+def inspect_image(client, image):
+    try:
+        return client.inspect_image(image)
+    except NotFound:
+        return None
+
+
+def pull_image(client, image, auth=None):
+    """Pull an image; raise EngineError naming the image and its registry when it is not there."""
+    repository, tag, digest = split_reference(image)
+    registry = registry_of(image) or "the default registry"
+    try:
+        # Errors can come as an HTTP status or inside the progress stream.
+        for line in client.pull(repository, tag=digest or tag, auth_config=auth, stream=True, decode=True):
+            if isinstance(line, dict) and line.get("error"):
+                raise APIError(line["error"])
+    except (APIError, DockerException) as exc:
+        text = str(exc)
+        if "not found" in text.lower() or "manifest unknown" in text.lower() or "404" in text:
+            raise EngineError(
+                "image %s is not in registry %s: build and push it (sovstack images build --push), "
+                "or fix the image name" % (image, registry)
+            )
+        raise EngineError("pulling image %s from %s failed: %s" % (image, registry, text))
+    found = inspect_image(client, image)
+    if found is None:
+        raise EngineError("image %s was pulled but the engine does not list it" % image)
+    return found

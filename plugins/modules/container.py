@@ -1,0 +1,636 @@
+#!/usr/bin/python
+# Copyright: sovstack developers
+# Apache License 2.0
+"""Ensure a container on Docker or Podman: created, started, stopped, healthy or absent."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: container
+short_description: Ensure a container on Docker or Podman, recreating it only when its definition changed
+version_added: "0.1.0"
+description:
+  - Creates, starts, stops, restarts or removes a container on the host's engine (Docker, or Podman
+    through its Docker-compatible API socket), and waits until it is healthy.
+  - Every option given is compared with the running container after normalization (engine
+    defaults, lists that are really sets, sizes and durations, an image tag against the image id
+    it points to). Nothing differs, nothing is touched. A changed option recreates the container;
+    a changed resource limit (memory, memory_reservation, cpu_shares, cpus, cpuset_cpus) is updated
+    in place on Docker (Podman 4 has no such update in its API: there it recreates, as does lifting
+    a limit on either engine); a changed O(config_hash) alone restarts it.
+  - An option not given means the engine's default and is not compared with the container. The
+    definition the container was made from is recorded in the label C(sovstack.definition), so an
+    option dropped from the task is seen as a change too.
+  - The config hash last applied is kept in O(state_dir) on the host, per container id (a label
+    cannot change without recreating the container).
+  - On Podman, a started container gets a systemd unit C(sovstack-container-NAME.service), enabled, that
+    starts it again after a host reboot. On Docker the restart policy does that.
+options:
+  name:
+    description: The container's name.
+    type: str
+    required: true
+  state:
+    description:
+      - C(started) (exists with this definition and runs), C(stopped), C(absent), C(restarted)
+        (as started, then restarted if it was not just started), C(healthy) (as started, then waits
+        until the healthcheck passes, failing after O(healthy_timeout) seconds or when the container exits).
+    type: str
+    choices: [started, stopped, absent, restarted, healthy]
+    default: started
+  image:
+    description: Image by tag or digest (C(registry:5000/keystone:2024.1) or C(registry:5000/keystone@sha256:...)). Required unless O(state=absent).
+    type: str
+  pull:
+    description: C(missing) pulls the image when the engine does not have it; C(always) pulls on every run (a moved tag recreates the container); C(never) fails when it is missing.
+    type: str
+    choices: [never, missing, always]
+    default: missing
+  command:
+    description: Command (a list, or a string split like a shell would).
+    type: raw
+  entrypoint:
+    description: Entry point (a list, or a string split like a shell would).
+    type: raw
+  environment:
+    description: Environment variables. Variables of the image's own are not compared unless named here.
+    type: dict
+  volumes:
+    description: Bind mounts and named volumes, C(SOURCE:/path[:ro|rw]). A bind source must exist on the host.
+    type: list
+    elements: str
+  tmpfs:
+    description: tmpfs mounts, C(/path[:options]).
+    type: list
+    elements: str
+  network_mode:
+    description: C(bridge) (the engine's default), C(host), C(none), C(container:NAME), or a network name.
+    type: str
+  pid_mode:
+    description: PID namespace, for example C(host).
+    type: str
+  ipc_mode:
+    description: IPC namespace, for example C(host), C(private), C(shareable).
+    type: str
+  cgroupns_mode:
+    description: cgroup namespace, C(host) or C(private).
+    type: str
+    choices: [host, private]
+  user:
+    description: User (and group) the command runs as, C(name), C(uid) or C(uid:gid).
+    type: str
+  cap_add:
+    description: Capabilities to add, by name (C(NET_ADMIN) or C(CAP_NET_ADMIN)).
+    type: list
+    elements: str
+  cap_drop:
+    description: Capabilities to drop, by name, or C(ALL).
+    type: list
+    elements: str
+  devices:
+    description: Devices, C(/dev/HOST[:/dev/CONTAINER[:rwm]]).
+    type: list
+    elements: str
+  security_opt:
+    description: Security options, for example C(seccomp=unconfined), C(apparmor=unconfined), C(no-new-privileges).
+    type: list
+    elements: str
+  privileged:
+    description: Every capability and device. The exception, for a service that cannot work without it; contradicts O(cap_drop).
+    type: bool
+    default: false
+  ulimits:
+    description: Ulimits, C(NAME=SOFT[:HARD]), for example C(nofile=65536:65536).
+    type: list
+    elements: str
+  labels:
+    description: Labels. Labels of the image's own are not compared unless named here.
+    type: dict
+  healthcheck:
+    description: The container's healthcheck.
+    type: dict
+    suboptions:
+      test:
+        description: A shell command (run with C(CMD-SHELL)), or a list (C(CMD) form).
+        type: raw
+        required: true
+      interval:
+        description: Time between checks (C(30s), C(1m)).
+        type: str
+      timeout:
+        description: Time one check may take.
+        type: str
+      retries:
+        description: Failed checks in a row before unhealthy.
+        type: int
+      start_period:
+        description: Grace time after the start during which failures do not count.
+        type: str
+  restart_policy:
+    description: C(no), C(on-failure), C(always) or C(unless-stopped).
+    type: str
+    choices: ["no", on-failure, always, unless-stopped]
+  stop_timeout:
+    description: Seconds between the stop signal and SIGKILL.
+    type: int
+  memory:
+    description: Memory limit (C(512m), C(2g), bytes).
+    type: str
+  memory_reservation:
+    description: Memory soft limit.
+    type: str
+  cpu_shares:
+    description: CPU weight.
+    type: int
+  cpus:
+    description: CPU limit in cores (C(1.5)).
+    type: float
+  cpuset_cpus:
+    description: CPUs the container may use (C(0-1)).
+    type: str
+  config_hash:
+    description: Hash of the container's configuration files. A change alone restarts the container without recreating it.
+    type: str
+  recreate:
+    description: Recreate the container even when nothing differs.
+    type: bool
+    default: false
+  healthy_timeout:
+    description: Seconds O(state=healthy) waits for the healthcheck to pass.
+    type: int
+    default: 120
+  state_dir:
+    description: Where the module keeps each container's applied config hash on the host.
+    type: path
+    default: /var/lib/sovstack/containers
+  engine:
+    description: The container engine.
+    type: str
+    choices: [docker, podman]
+    default: docker
+  engine_url:
+    description: The engine's API, by default C(unix:///var/run/docker.sock) or C(unix:///run/podman/podman.sock).
+    type: str
+  timeout:
+    description: Seconds one API call to the engine may take.
+    type: int
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change (O(state), the differing options, the actions); changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the differing options before and after.
+requirements:
+  - The Python docker SDK on the host (Debian package python3-docker).
+author:
+  - sovstack developers
+"""
+
+EXAMPLES = r"""
+- name: Keystone, healthy, recreated only when its definition changed
+  sovstack.cloud.container:
+    name: keystone
+    image: "{{ sovstack_registry }}/keystone@sha256:0123..."
+    state: healthy
+    user: keystone
+    volumes:
+      - /etc/sovstack/keystone:/etc/keystone:ro
+      - keystone_fernet:/etc/keystone/fernet-keys
+    environment:
+      SOVSTACK_SERVICE: keystone
+    cap_drop: [ALL]
+    healthcheck:
+      test: curl -fsS http://localhost:5000/v3
+      interval: 10s
+      retries: 3
+    restart_policy: unless-stopped
+    config_hash: "{{ keystone_config_hash }}"
+
+- name: Open vSwitch needs the host's network and a few capabilities
+  sovstack.cloud.container:
+    name: openvswitch_vswitchd
+    image: "{{ sovstack_registry }}/openvswitch-vswitchd:1"
+    engine: podman
+    network_mode: host
+    cap_add: [NET_ADMIN, SYS_NICE, IPC_LOCK]
+    devices: [/dev/net/tun]
+
+- name: Remove a container
+  sovstack.cloud.container:
+    name: old_service
+    state: absent
+"""
+
+RETURN = r"""
+actions:
+  description: What was (in check mode, would be) done, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [recreate, start]
+differences:
+  description: The options whose wanted value differs from the container.
+  returned: always
+  type: list
+  elements: str
+  sample: [environment, volumes]
+container:
+  description: The container after the task (its inspect data, abridged); empty when absent.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Container id.
+      type: str
+    name:
+      description: Container name.
+      type: str
+    status:
+      description: C(running), C(exited), C(created), ...
+      type: str
+    health:
+      description: C(healthy), C(unhealthy), C(starting), or C(none) without a healthcheck.
+      type: str
+    image_id:
+      description: Id of the image the container runs.
+      type: str
+    started_at:
+      description: When it last started.
+      type: str
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.sovstack.cloud.plugins.module_utils import container_options as opts
+from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
+    ENGINE_ARGS,
+    APIError,
+    EngineError,
+    NotFound,
+    connect,
+    inspect_image,
+    pull_image,
+)
+
+UNIT_DIR = "/etc/systemd/system"
+
+
+class Container:
+    def __init__(self, module, client):
+        self.module = module
+        self.client = client
+        self.params = module.params
+        self.name = module.params["name"]
+        self.engine = module.params["engine"]
+        self.check = module.check_mode
+        self.actions = []
+        self.diff = {"before": {}, "after": {}}
+
+    # -- engine calls ------------------------------------------------------------------
+
+    def inspect(self):
+        try:
+            return self.client.inspect_container(self.name)
+        except NotFound:
+            return None
+
+    def act(self, action, func, *args, **kwargs):
+        self.actions.append(action)
+        if not self.check:
+            return func(*args, **kwargs)
+        return None
+
+    # -- the image -----------------------------------------------------------------------
+
+    def image(self):
+        image = self.params["image"]
+        pull = self.params["pull"]
+        info = None if pull == "always" else inspect_image(self.client, image)
+        if info is None:
+            if pull == "never":
+                self.module.fail_json(
+                    msg="image %s is not on this host and pull is never: load or pull it first" % image
+                )
+            if self.check and pull == "missing":
+                self.actions.append("pull")
+                return {"Id": "(pulled) " + image, "Config": {}}
+            info = pull_image(self.client, image)
+            if pull == "missing":
+                self.actions.append("pull")
+        return info
+
+    # -- the definition ----------------------------------------------------------------
+
+    def check_binds(self, want):
+        for source, target, _ in want.get("volumes", []):
+            if source.startswith("/") and not os.path.exists(source):
+                self.module.fail_json(
+                    msg="volumes: bind source %s (for %s) does not exist on this host: create it first, "
+                    "or use a named volume" % (source, target)
+                )
+
+    def create(self, want, config_hash, action="create"):
+        labels = dict(want.get("labels", {}))
+        labels[opts.DEFINITION_LABEL] = opts.definition_label(want)
+        host_args, container_args, extra_host = opts.create_request(self.params, want, labels)
+        self.actions.append(action)
+        if self.check:
+            return None
+        host_config = self.client.create_host_config(**host_args)
+        host_config.update(extra_host)
+        created = self.client.create_container(host_config=host_config, **container_args)
+        self.write_hash(created["Id"], config_hash)
+        return created["Id"]
+
+    def remove(self, info):
+        if not self.check:
+            self.client.remove_container(info["Id"], force=True, v=False)
+
+    # -- config hash state ---------------------------------------------------------------
+
+    def hash_path(self):
+        return os.path.join(self.params["state_dir"], self.name + ".json")
+
+    def read_hash(self, container_id):
+        try:
+            with open(self.hash_path()) as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        return data.get("config_hash") if data.get("id") == container_id else None
+
+    def write_hash(self, container_id, config_hash):
+        if self.check or config_hash is None:
+            return
+        os.makedirs(self.params["state_dir"], mode=0o700, exist_ok=True)
+        tmp = self.hash_path() + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump({"id": container_id, "config_hash": config_hash}, handle)
+        os.replace(tmp, self.hash_path())
+
+    # -- podman: come back after a reboot ----------------------------------------------
+
+    def unit_name(self):
+        return "sovstack-container-%s.service" % self.name
+
+    def ensure_unit(self, enabled):
+        if self.engine != "podman" or not os.path.isdir("/run/systemd/system"):
+            return
+        path = os.path.join(UNIT_DIR, self.unit_name())
+        link = os.path.join(UNIT_DIR, "multi-user.target.wants", self.unit_name())
+        if enabled:
+            stop = self.params.get("stop_timeout") or 10
+            text = (
+                "# Managed by sovstack.cloud.container: starts the podman container %s at boot.\n"
+                "[Unit]\nDescription=sovstack container %s\nWants=network-online.target\n"
+                "After=network-online.target\n\n"
+                "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+                "ExecStart=/usr/bin/podman start %s\nExecStop=/usr/bin/podman stop -t %d %s\n\n"
+                "[Install]\nWantedBy=multi-user.target\n" % (self.name, self.name, self.name, stop, self.name)
+            )
+            current = None
+            if os.path.exists(path):
+                with open(path) as handle:
+                    current = handle.read()
+            if current != text or not os.path.islink(link):
+                self.actions.append("enable unit")
+                if not self.check:
+                    with open(path, "w") as handle:
+                        handle.write(text)
+                    os.makedirs(os.path.dirname(link), exist_ok=True)
+                    if not os.path.islink(link):
+                        os.symlink(path, link)
+                    self.module.run_command(["systemctl", "daemon-reload"])
+        elif os.path.exists(path) or os.path.islink(link):
+            self.actions.append("disable unit")
+            if not self.check:
+                for item in (link, path):
+                    if os.path.lexists(item):
+                        os.unlink(item)
+                self.module.run_command(["systemctl", "daemon-reload"])
+
+    # -- states --------------------------------------------------------------------------
+
+    def absent(self):
+        info = self.inspect()
+        if info:
+            self.diff["before"] = {"state": info["State"]["Status"]}
+            self.diff["after"] = {"state": "absent"}
+            self.actions.append("remove")
+            self.remove(info)
+            if not self.check and os.path.exists(self.hash_path()):
+                os.unlink(self.hash_path())
+        self.ensure_unit(False)
+        return []
+
+    def present(self, running):
+        params = self.params
+        if not params.get("image"):
+            self.module.fail_json(msg="image is required unless state is absent")
+        try:
+            opts.check_contradictions(params)
+            image_info = self.image()
+            want = opts.desired(params, image_info, self.engine)
+        except opts.OptionError as exc:
+            self.module.fail_json(msg=str(exc))
+        self.check_binds(want)
+        config_hash = params.get("config_hash")
+        info = self.inspect()
+        changed_options = []
+        just_started = False
+        if info is None:
+            self.diff["before"] = {"state": "absent"}
+            self.diff["after"] = {"state": "running" if running else "created"}
+            container_id = self.create(want, config_hash)
+        else:
+            image_of_container = inspect_image(self.client, info["Image"]) or {}
+            have = opts.current(info, image_of_container, self.engine)
+            try:
+                recorded = json.loads(info["Config"].get("Labels", {}).get(opts.DEFINITION_LABEL) or "null")
+            except ValueError:
+                recorded = None
+            changed_options = opts.differences(want, have, recorded)
+            for key in changed_options:
+                self.diff["before"][key] = have.get(key)
+                self.diff["after"][key] = want.get(key)
+            container_id = info["Id"]
+            recreate = params["recreate"] or any(k not in opts.UPDATABLE for k in changed_options)
+            if not recreate and changed_options and not self.try_update(info, want, changed_options):
+                recreate = True
+            if recreate:
+                self.remove(info)
+                container_id = self.create(want, config_hash, action="recreate")
+                info = None
+            elif config_hash is not None and self.read_hash(container_id) != config_hash:
+                self.diff["before"]["config_hash"] = self.read_hash(container_id)
+                self.diff["after"]["config_hash"] = config_hash
+                if info["State"]["Running"] and running:
+                    self.act(
+                        "restart", self.client.restart, container_id, timeout=params.get("stop_timeout") or 10
+                    )
+                    just_started = True
+                self.write_hash(container_id, config_hash)
+        is_running = bool(info and info["State"]["Running"])
+        if running and not is_running:
+            if container_id is not None:
+                self.act("start", self.client.start, container_id)
+            else:
+                self.actions.append("start")
+            just_started = True
+        if not running and is_running:
+            self.act("stop", self.client.stop, container_id, timeout=params.get("stop_timeout") or 10)
+        self.ensure_unit(running)
+        return changed_options, container_id, just_started
+
+    def try_update(self, info, want, changed):
+        """Change resource limits in place; False where the engine cannot (then recreate)."""
+        args = opts.update_request(want, changed)
+        # Podman 4's Docker-compatible API has no update call, and `podman update` does not
+        # record the new limits in the container's configuration: recreate there.
+        if args is None or self.engine == "podman":
+            return False
+        self.actions.append("update")
+        if self.check:
+            return True
+        try:
+            self.client.update_container(info["Id"], **args)
+            return True
+        except APIError:
+            self.actions.pop()
+            return False
+
+    def wait_healthy(self, container_id):
+        timeout = self.params["healthy_timeout"]
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.client.inspect_container(container_id)
+            state = info["State"]
+            health = state.get("Health") or state.get("Healthcheck")
+            if not health:
+                self.module.fail_json(msg="%s has no healthcheck: give one, or use state started" % self.name)
+            status = health.get("Status")
+            if status == "healthy":
+                return
+            if not state.get("Running"):
+                self.module.fail_json(
+                    msg="%s exited (code %s) before it was healthy: see `%s logs %s`"
+                    % (self.name, state.get("ExitCode"), self.engine, self.name)
+                )
+            if time.monotonic() > deadline:
+                log = (health.get("Log") or [{}])[-1]
+                self.module.fail_json(
+                    msg="%s is not healthy after %d s (status %s, last check exit %s: %s)"
+                    % (
+                        self.name,
+                        timeout,
+                        status,
+                        log.get("ExitCode"),
+                        (log.get("Output") or "").strip()[:300],
+                    )
+                )
+            time.sleep(0.5)
+
+    def summary(self):
+        info = None if self.check else self.inspect()
+        if not info:
+            return {}
+        state = info["State"]
+        health = state.get("Health") or state.get("Healthcheck") or {}
+        return {
+            "id": info["Id"],
+            "name": info["Name"].lstrip("/"),
+            "status": state.get("Status"),
+            "health": health.get("Status") or "none",
+            "image_id": info["Image"],
+            "started_at": state.get("StartedAt"),
+        }
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        state=dict(
+            type="str", default="started", choices=["started", "stopped", "absent", "restarted", "healthy"]
+        ),
+        image=dict(type="str"),
+        pull=dict(type="str", default="missing", choices=["never", "missing", "always"]),
+        command=dict(type="raw"),
+        entrypoint=dict(type="raw"),
+        environment=dict(type="dict"),
+        volumes=dict(type="list", elements="str"),
+        tmpfs=dict(type="list", elements="str"),
+        network_mode=dict(type="str"),
+        pid_mode=dict(type="str"),
+        ipc_mode=dict(type="str"),
+        cgroupns_mode=dict(type="str", choices=["host", "private"]),
+        user=dict(type="str"),
+        cap_add=dict(type="list", elements="str"),
+        cap_drop=dict(type="list", elements="str"),
+        devices=dict(type="list", elements="str"),
+        security_opt=dict(type="list", elements="str"),
+        privileged=dict(type="bool", default=False),
+        ulimits=dict(type="list", elements="str"),
+        labels=dict(type="dict"),
+        healthcheck=dict(
+            type="dict",
+            options=dict(
+                test=dict(type="raw", required=True),
+                interval=dict(type="str"),
+                timeout=dict(type="str"),
+                retries=dict(type="int"),
+                start_period=dict(type="str"),
+            ),
+        ),
+        restart_policy=dict(type="str", choices=["no", "on-failure", "always", "unless-stopped"]),
+        stop_timeout=dict(type="int"),
+        memory=dict(type="str"),
+        memory_reservation=dict(type="str"),
+        cpu_shares=dict(type="int"),
+        cpus=dict(type="float"),
+        cpuset_cpus=dict(type="str"),
+        config_hash=dict(type="str"),
+        recreate=dict(type="bool", default=False),
+        healthy_timeout=dict(type="int", default=120),
+        state_dir=dict(type="path", default="/var/lib/sovstack/containers"),
+        **ENGINE_ARGS,
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    client = connect(module)
+    container = Container(module, client)
+    state = module.params["state"]
+    differing = []
+    try:
+        if state == "absent":
+            container.absent()
+        else:
+            differing, container_id, just_started = container.present(running=state != "stopped")
+            if state == "restarted" and not just_started and "recreate" not in container.actions:
+                container.act(
+                    "restart", client.restart, container_id, timeout=module.params.get("stop_timeout") or 10
+                )
+            if state == "healthy" and not module.check_mode:
+                container.wait_healthy(container_id)
+    except EngineError as exc:
+        module.fail_json(msg=str(exc), actions=container.actions)
+    except APIError as exc:
+        module.fail_json(msg="%s: %s" % (module.params["engine"], exc), actions=container.actions)
+    result = dict(
+        changed=bool(container.actions),
+        actions=container.actions,
+        differences=differing,
+        container=container.summary(),
+    )
+    if module._diff:
+        result["diff"] = container.diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

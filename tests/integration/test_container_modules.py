@@ -1,0 +1,293 @@
+"""sovstack.cloud.container, container_info, image and volume against a real dockerd and a real
+Podman: the engines that bootstrap installed on the rig hosts."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from tests.integration.conftest import PLAYBOOKS, run_module, run_playbooks
+
+ENGINES = ["docker", "podman"]
+
+
+@pytest.fixture(params=ENGINES)
+def rig(request, engines_prepared):
+    return engines_prepared[request.param]
+
+
+def container(rig, *flags, **args):
+    """The container module's result; `actions` without the podman unit's (tested apart)."""
+    result = run_module(rig, "sovstack.cloud.container", {"engine": rig.engine, **args}, *flags)
+    result["unit_actions"] = [a for a in result.get("actions", []) if a.endswith(" unit")]
+    result["actions"] = [a for a in result.get("actions", []) if not a.endswith(" unit")]
+    return result
+
+
+def info(rig, name):
+    result = run_module(rig, "sovstack.cloud.container_info", {"engine": rig.engine, "name": name})
+    return result["containers"][0] if result["exists"] else None
+
+
+BASE = {"image": "sovstack-test/busybox:1", "environment": {"A": "1"}, "stop_timeout": 1}
+
+
+def test_every_option_change_detected(engines_prepared):
+    """Each option changed: reported by name with the right action; again: nothing; dropped: seen."""
+    results = run_playbooks(engines_prepared, PLAYBOOKS / "container_options.yml")
+    for engine, proc in results.items():
+        assert proc.returncode == 0, f"{engine}:\n{proc.stdout[-4000:]}"
+        assert "failed=0" in proc.stdout
+
+
+def test_check_mode_changes_nothing(rig):
+    container(rig, name="chk", state="absent")
+    created = container(rig, "--check", name="chk", **BASE)
+    assert created["status"] == "CHANGED" and created["actions"] == ["create", "start"]
+    assert info(rig, "chk") is None
+
+    made = container(rig, name="chk", **BASE)
+    assert made["actions"] == ["create", "start"]
+    before = info(rig, "chk")
+    checked = container(rig, "--check", name="chk", **{**BASE, "environment": {"A": "2"}})
+    assert checked["status"] == "CHANGED"
+    assert checked["differences"] == ["environment"] and checked["actions"] == ["recreate", "start"]
+    # privileged cannot run on these hosts, but its change is still seen, in check mode
+    privileged = container(rig, "--check", name="chk", **{**BASE, "privileged": True})
+    assert privileged["differences"] == ["privileged"]
+    assert info(rig, "chk") == before
+    container(rig, name="chk", state="absent")
+
+
+def test_diff_mode_shows_before_and_after(rig):
+    container(rig, name="dif", **BASE)
+    result = container(rig, "--diff", name="dif", **{**BASE, "environment": {"A": "1", "B": "2"}})
+    assert result["differences"] == ["environment"]
+    lines = result["diff_text"].splitlines()
+    assert '"environment": {' in result["diff_text"]
+    assert any(line.startswith("-") and '"A": "1"' in line for line in lines), result["diff_text"]
+    assert any(line.startswith("+") and '"B": "2"' in line for line in lines), result["diff_text"]
+    container(rig, name="dif", state="absent")
+
+
+def test_config_hash_restarts_without_recreating(rig):
+    first = container(rig, name="cfg", config_hash="one", **BASE)
+    assert first["actions"] == ["create", "start"]
+    same = container(rig, name="cfg", config_hash="one", **BASE)
+    assert same["status"] == "SUCCESS"
+    time.sleep(1.1)  # StartedAt has a resolution the restart must be seen through
+    second = container(rig, name="cfg", config_hash="two", **BASE)
+    assert second["actions"] == ["restart"] and second["differences"] == []
+    assert second["container"]["id"] == first["container"]["id"]
+    assert second["container"]["started_at"] != first["container"]["started_at"]
+    assert container(rig, name="cfg", config_hash="two", **BASE)["status"] == "SUCCESS"
+    container(rig, name="cfg", state="absent")
+
+
+def test_healthy_waits_until_the_check_passes(rig):
+    result = container(
+        rig,
+        name="hlt",
+        state="healthy",
+        image="sovstack-test/busybox:1",
+        command=["/bin/sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"],
+        healthcheck={"test": "test -f /tmp/ready", "interval": "1s", "retries": 30},
+        stop_timeout=1,
+    )
+    assert result["status"] == "CHANGED", result.get("msg")
+    assert result["container"]["health"] == "healthy"
+    container(rig, name="hlt", state="absent")
+
+
+def test_healthy_times_out_and_says_why(rig):
+    result = container(
+        rig,
+        name="sick",
+        state="healthy",
+        healthy_timeout=4,
+        image="sovstack-test/busybox:1",
+        healthcheck={"test": "echo not yet; false", "interval": "1s", "retries": 100},
+        stop_timeout=1,
+    )
+    assert result["status"] == "FAILED!"
+    assert result["msg"].startswith("sick is not healthy after 4 s")
+    assert "not yet" in result["msg"]
+    container(rig, name="sick", state="absent")
+
+
+def test_healthy_fails_when_the_container_exits(rig):
+    result = container(
+        rig,
+        name="gone",
+        state="healthy",
+        image="sovstack-test/busybox:1",
+        command=["/bin/sh", "-c", "exit 3"],
+        healthcheck={"test": "true", "interval": "1s"},
+    )
+    assert result["status"] == "FAILED!"
+    assert result["msg"].startswith("gone exited (code 3) before it was healthy")
+    container(rig, name="gone", state="absent")
+
+
+def test_stopped_restarted_absent(rig):
+    container(rig, name="sta", **BASE)
+    stopped = container(rig, name="sta", state="stopped", **BASE)
+    assert stopped["actions"] == ["stop"]
+    assert stopped["unit_actions"] == (["disable unit"] if rig.engine == "podman" else [])
+    assert info(rig, "sta")["running"] is False
+    assert container(rig, name="sta", state="stopped", **BASE)["status"] == "SUCCESS"
+    restarted = container(rig, name="sta", state="restarted", **BASE)
+    assert restarted["actions"][0] == "start" and "restart" not in restarted["actions"]
+    again = container(rig, name="sta", state="restarted", **BASE)
+    assert again["actions"] == ["restart"]
+    assert container(rig, name="sta", state="absent")["actions"][0] == "remove"
+    assert container(rig, name="sta", state="absent")["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            {"image": "{registry}/test/nope:1"},
+            "image {registry}/test/nope:1 is not in registry {registry}: build and push it",
+        ),
+        (
+            {"image": "sovstack-test/nope:1", "pull": "never"},
+            "image sovstack-test/nope:1 is not on this host",
+        ),
+        (
+            {**BASE, "privileged": True, "cap_drop": ["ALL"]},
+            "privileged and cap_drop contradict each other",
+        ),
+        (
+            {**BASE, "volumes": ["/srv/nowhere:/data"]},
+            "volumes: bind source /srv/nowhere (for /data) does not exist on this host",
+        ),
+        ({**BASE, "memory": "lots"}, "memory: 'lots' is not a size"),
+        ({**BASE, "engine_url": "unix:///run/nothing.sock"}, "{engine} is not running on this host"),
+    ],
+)
+def test_clear_failures(rig, args, message):
+    args = {k: v.format(registry=rig.registry) if isinstance(v, str) else v for k, v in args.items()}
+    result = container(rig, name="bad", **args)
+    assert result["status"] == "FAILED!"
+    assert message.format(registry=rig.registry, engine=rig.engine) in result["msg"]
+    assert info(rig, "bad") is None
+
+
+def test_pull_from_the_registry_and_report_the_digest(rig):
+    image = f"{rig.registry}/test/busybox:2"
+    run_module(rig, "sovstack.cloud.image", {"engine": rig.engine, "name": image, "state": "absent"})
+    pulled = run_module(rig, "sovstack.cloud.image", {"engine": rig.engine, "name": image})
+    assert pulled["status"] == "CHANGED"
+    digest = pulled["digest"]
+    assert digest.startswith("sha256:")
+    again = run_module(rig, "sovstack.cloud.image", {"engine": rig.engine, "name": image})
+    assert again["status"] == "SUCCESS" and again["digest"] == digest
+
+    by_digest = f"{rig.registry}/test/busybox@{digest}"
+    made = container(rig, name="dig", image=by_digest, stop_timeout=1)
+    assert made["status"] == "CHANGED", made.get("msg")
+    described = info(rig, "dig")
+    assert described["image_id"] == pulled["image"]["id"]
+    assert any(d.endswith("@" + digest) for d in described["image_digests"])
+    assert described["running"] and described["health"] == "none" and described["started_at"]
+    assert described["labels"]["sovstack.definition"]
+    assert container(rig, name="dig", image=by_digest, stop_timeout=1)["status"] == "SUCCESS"
+    # the same image by its tag is the same container definition
+    assert container(rig, name="dig", image=image, stop_timeout=1)["status"] == "SUCCESS"
+    container(rig, name="dig", state="absent")
+
+
+def image_ids(rig) -> set[str]:
+    out = rig.host("node1").check_output(f"{rig.engine} images -q --no-trunc")
+    return {i if i.startswith("sha256:") else "sha256:" + i for i in out.split()}
+
+
+def test_image_absent_and_pruned(rig):
+    image = f"{rig.registry}/test/busybox:1"
+    module = "sovstack.cloud.image"
+    assert run_module(rig, module, {"engine": rig.engine, "name": image})["status"] != "FAILED!"
+    container(rig, name="keep", **BASE)
+    used = info(rig, "keep")["image_id"]
+    before = image_ids(rig)
+    checked = run_module(rig, module, {"engine": rig.engine, "state": "pruned"}, "--check")
+    assert checked["status"] == "CHANGED" and used not in checked["removed"]
+    assert image_ids(rig) == before
+    pruned = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
+    assert pruned["status"] == "CHANGED", pruned.get("msg")
+    assert image_ids(rig) == {used}
+    assert sorted(pruned["removed"]) == sorted(before - {used})
+    assert info(rig, "keep")["running"]
+    again = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
+    assert again["status"] == "SUCCESS" and again["removed"] == []
+    container(rig, name="keep", state="absent")
+    gone = run_module(
+        rig, module, {"engine": rig.engine, "name": "sovstack-test/busybox:1", "state": "absent"}
+    )
+    assert gone["status"] == "CHANGED"
+    assert (
+        run_module(rig, module, {"engine": rig.engine, "name": image, "state": "absent"})["status"]
+        == "CHANGED"
+    )
+    assert image_ids(rig) == set()
+    # the test images back, for the tests that follow
+    for tag in ("1", "2"):
+        pulled = run_module(rig, module, {"engine": rig.engine, "name": f"{rig.registry}/test/busybox:{tag}"})
+        assert pulled["status"] == "CHANGED"
+        rig.host("node1").run_test(
+            f"{rig.engine} tag {rig.registry}/test/busybox:{tag} sovstack-test/busybox:{tag}"
+        )
+
+
+def test_volume_present_absent_and_in_use(rig):
+    vol = {"engine": rig.engine, "name": "sovstack-test-data", "labels": {"sovstack.test": "1"}}
+    run_module(rig, "sovstack.cloud.volume", {**vol, "state": "absent"})
+    created = run_module(rig, "sovstack.cloud.volume", vol, "--diff")
+    assert created["status"] == "CHANGED" and created["volume"]["name"] == "sovstack-test-data"
+    assert run_module(rig, "sovstack.cloud.volume", vol)["status"] == "SUCCESS"
+    container(rig, name="vol", volumes=["sovstack-test-data:/data"], **BASE)
+    busy = run_module(rig, "sovstack.cloud.volume", {**vol, "state": "absent"})
+    assert busy["status"] == "FAILED!"
+    assert busy["msg"] == "volume sovstack-test-data is in use by vol: remove those containers first"
+    container(rig, name="vol", state="absent")
+    assert run_module(rig, "sovstack.cloud.volume", {**vol, "state": "absent"})["status"] == "CHANGED"
+    assert run_module(rig, "sovstack.cloud.volume", {**vol, "state": "absent"})["status"] == "SUCCESS"
+
+
+def wait_for_ssh(address: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, 22), timeout=2) as sock:
+                if sock.recv(4).startswith(b"SSH-"):
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{address} did not come back")
+
+
+def test_container_survives_a_host_reboot(rig, engine_client):
+    args = {**BASE, "restart_policy": "unless-stopped"} if rig.engine == "docker" else BASE
+    made = container(rig, name="boot", **args)
+    assert made["status"] == "CHANGED"
+    host = rig.host("node1")
+    if rig.engine == "podman":
+        assert made["unit_actions"] == ["enable unit"]
+        assert host.service("sovstack-container-boot.service").is_enabled
+    # A reboot of the rig host: its container stops (systemd shuts down) and starts again.
+    engine_client.containers.get(f"sovstack-{rig.name}-node1").restart(timeout=30)
+    wait_for_ssh(rig.hosts["node1"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        after = info(rig, "boot")
+        if after and after["running"]:
+            break
+        time.sleep(1)
+    assert after and after["running"], after
+    assert after["started_at"] != made["container"]["started_at"]
+    assert container(rig, name="boot", **args)["status"] == "SUCCESS"
+    container(rig, name="boot", state="absent")
+    assert not host.file("/etc/systemd/system/sovstack-container-boot.service").exists
