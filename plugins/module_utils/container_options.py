@@ -14,10 +14,15 @@ no longer given is seen from the definition the module records in a label at cre
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shlex
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
 
 DEFINITION_LABEL = "sovstack.definition"  # the normalized options the container was made from
 INTERNAL_LABELS = (DEFINITION_LABEL,)
@@ -68,7 +73,7 @@ class OptionError(ValueError):
 # -- normalizers ------------------------------------------------------------------------
 
 
-def to_bytes(value, option):
+def to_bytes(value: int | str | None, option: str) -> int | None:
     """512m, 1g, 1048576 -> bytes."""
     if value is None:
         return None
@@ -76,11 +81,11 @@ def to_bytes(value, option):
         return value
     match = re.fullmatch(r"\s*(\d+)\s*([bkmgt]?)b?\s*", str(value).lower())
     if not match:
-        raise OptionError("%s: %r is not a size (use a number of bytes, or 512m, 2g)" % (option, value))
+        raise OptionError(f"{option}: {value!r} is not a size (use a number of bytes, or 512m, 2g)")
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def to_ns(value, option):
+def to_ns(value: float | str | None, option: str) -> int | None:
     """30s, 1m30s, 500ms, or a number of seconds -> nanoseconds."""
     if value is None:
         return None
@@ -91,11 +96,11 @@ def to_ns(value, option):
         return int(float(text) * 10**9)
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise OptionError("%s: %r is not a duration (use 30s, 1m30s, 500ms)" % (option, value))
+        raise OptionError(f"{option}: {value!r} is not a duration (use 30s, 1m30s, 500ms)")
     return int(sum(float(n) * _DURATION_NS[u] for n, u in parts))
 
 
-def to_argv(value):
+def to_argv(value: str | Iterable[Any] | None) -> list[str] | None:
     """A command as a list: a string is split like a shell would."""
     if value is None:
         return None
@@ -104,18 +109,18 @@ def to_argv(value):
     return [str(v) for v in value]
 
 
-def cap_name(cap):
+def cap_name(cap: str) -> str:
     cap = str(cap).strip().upper()
     return cap[4:] if cap.startswith("CAP_") else cap
 
 
-def parse_volume(spec):
+def parse_volume(spec: str) -> tuple[str, str, str]:
     """'src:dst[:opts]' -> (src, dst, 'ro'|'rw'); engine-added propagation flags are dropped."""
     parts = str(spec).split(":")
     if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1].startswith("/"):
         raise OptionError(
-            "volumes: %r is not SOURCE:/container/path[:ro|rw] (SOURCE an absolute path or a volume name)"
-            % spec
+            f"volumes: {spec!r} is not SOURCE:/container/path[:ro|rw] "
+            "(SOURCE an absolute path or a volume name)"
         )
     opts = set(parts[2].split(",")) if len(parts) == 3 else set()
     unknown = opts - {
@@ -140,11 +145,11 @@ def parse_volume(spec):
         "nocopy",
     }
     if unknown:
-        raise OptionError("volumes: %r has unknown options %s" % (spec, ", ".join(sorted(unknown))))
+        raise OptionError(f"volumes: {spec!r} has unknown options {', '.join(sorted(unknown))}")
     return (parts[0].rstrip("/") or "/", parts[1].rstrip("/") or "/", "ro" if "ro" in opts else "rw")
 
 
-def parse_device(spec):
+def parse_device(spec: str | dict[str, Any]) -> tuple[str, str, str | None]:
     """'/dev/x[:/dev/y[:rwm]]' -> (host, container, perms)."""
     if isinstance(spec, dict):
         host = spec.get("PathOnHost") or spec.get("path_on_host")
@@ -153,43 +158,43 @@ def parse_device(spec):
         return (host, spec.get("PathInContainer") or spec.get("path_in_container") or host, perms or None)
     parts = str(spec).split(":")
     if not parts[0].startswith("/dev/") or len(parts) > 3:
-        raise OptionError("devices: %r is not /dev/HOST[:/dev/CONTAINER[:rwm]]" % spec)
+        raise OptionError(f"devices: {spec!r} is not /dev/HOST[:/dev/CONTAINER[:rwm]]")
     host = parts[0]
     container = parts[1] if len(parts) > 1 and parts[1] else host
     perms = parts[2] if len(parts) > 2 else "rwm"
     if not perms or set(perms) - set("rwm"):
-        raise OptionError("devices: %r has permissions other than r, w, m" % spec)
+        raise OptionError(f"devices: {spec!r} has permissions other than r, w, m")
     return (host, container, "".join(c for c in "rwm" if c in perms))
 
 
-def parse_tmpfs(spec):
+def parse_tmpfs(spec: str) -> tuple[str, str]:
     """'/path[:opts]' -> (path, sorted options the task asked for)."""
     path, _, opts = str(spec).partition(":")
     if not path.startswith("/"):
-        raise OptionError("tmpfs: %r is not /path[:options]" % spec)
+        raise OptionError(f"tmpfs: {spec!r} is not /path[:options]")
     return path, ",".join(sorted(o for o in opts.split(",") if o))
 
 
-def parse_ulimit(spec):
+def parse_ulimit(spec: str | dict[str, Any]) -> tuple[str, int, int]:
     """'nofile=1024:2048' or {'name':..., 'soft':..., 'hard':...} -> (name, soft, hard)."""
     if isinstance(spec, dict):
         soft = int(spec["soft"])
         return (ulimit_name(spec["name"]), soft, int(spec.get("hard", soft)))
-    name, sep, limits = str(spec).partition("=")
+    name, _, limits = str(spec).partition("=")
     soft, _, hard = limits.partition(":")
     try:
         return (ulimit_name(name), int(soft), int(hard or soft))
     except ValueError:
-        raise OptionError("ulimits: %r is not NAME=SOFT[:HARD]" % spec)
+        raise OptionError(f"ulimits: {spec!r} is not NAME=SOFT[:HARD]") from None
 
 
-def ulimit_name(name):
+def ulimit_name(name: str) -> str:
     """nofile, NOFILE and podman's RLIMIT_NOFILE are one ulimit."""
     name = str(name).strip().lower()
     return name[len("rlimit_") :] if name.startswith("rlimit_") else name
 
 
-def effective_caps(default, add, drop):
+def effective_caps(default: Iterable[str], add: Iterable[str], drop: Iterable[str]) -> list[str]:
     """The capabilities a container ends up with, from the engine's default set."""
     drop = set(drop)
     caps = set() if "ALL" in drop else set(default) - drop
@@ -199,15 +204,15 @@ def effective_caps(default, add, drop):
     return sorted(caps | add)
 
 
-def env_dict(items):
-    result = {}
+def env_dict(items: Iterable[str] | None) -> dict[str, str]:
+    result: dict[str, str] = {}
     for item in items or []:
         key, _, value = item.partition("=")
         result[key] = value
     return result
 
 
-def healthcheck_of(value):
+def healthcheck_of(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """The task's healthcheck -> engine form (Test list and nanosecond durations)."""
     if value is None:
         return None
@@ -220,7 +225,7 @@ def healthcheck_of(value):
             test = ["CMD", *test]
     if not test:
         raise OptionError("healthcheck: test is required (a shell command, or a list)")
-    result = {"Test": test}
+    result: dict[str, Any] = {"Test": test}
     for key, engine_key in (
         ("interval", "Interval"),
         ("timeout", "Timeout"),
@@ -236,14 +241,14 @@ def healthcheck_of(value):
 # -- the options --------------------------------------------------------------------------
 
 
-def _given(params, key):
+def _given(params: dict[str, Any], key: str) -> Any:
     value = params.get(key)
     return None if value is None else value
 
 
-def desired(params, image_info, engine="docker"):
+def desired(params: dict[str, Any], image_info: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
     """Every option the task gives, normalized; absent options are left out."""
-    want = {}
+    want: dict[str, Any] = {}
     want["image"] = image_info["Id"]
     if params.get("command") is not None:
         want["command"] = to_argv(params["command"])
@@ -285,7 +290,7 @@ def desired(params, image_info, engine="docker"):
     want["memory"] = to_bytes(params.get("memory"), "memory") or 0
     want["memory_reservation"] = to_bytes(params.get("memory_reservation"), "memory_reservation") or 0
     want["cpu_shares"] = int(params.get("cpu_shares") or 0)
-    want["cpus"] = int(round(float(params.get("cpus") or 0) * 100000))
+    want["cpus"] = round(float(params.get("cpus") or 0) * 100000)
     want["cpuset_cpus"] = str(params.get("cpuset_cpus") or "")
     return want
 
@@ -299,20 +304,20 @@ UNREADABLE = {"podman": ("ipc_mode", "cgroupns_mode")}
 UPDATABLE = ("memory", "memory_reservation", "cpu_shares", "cpus", "cpuset_cpus")
 
 
-def _network_mode(mode):
+def _network_mode(mode: str | None) -> str:
     mode = str(mode)
     return "bridge" if mode in ("default", "") else mode
 
 
-def _restart_policy(name):
+def _restart_policy(name: str | None) -> str:
     return "no" if name in (None, "") else name
 
 
-def current(info, image_info, engine):
+def current(info: dict[str, Any], image_info: dict[str, Any] | None, engine: str) -> dict[str, Any]:
     """The same options, read back from the container's inspect data."""
     config = info.get("Config") or {}
     host = info.get("HostConfig") or {}
-    have = {"image": info.get("Image")}
+    have: dict[str, Any] = {"image": info.get("Image")}
     have["command"] = config.get("Cmd") or []
     have["entrypoint"] = config.get("Entrypoint") or []
     if isinstance(have["entrypoint"], str):
@@ -324,12 +329,10 @@ def current(info, image_info, engine):
         k: v for k, v in env.items() if not (k in image_env and image_env[k] == v) and k not in ENGINE_ENV
     }
     have["engine_environment"] = {k: v for k, v in env.items() if k in ENGINE_ENV}
-    volumes = []
+    volumes: list[tuple[str, str, str]] = []
     for bind in host.get("Binds") or []:
-        try:
+        with contextlib.suppress(OptionError):
             volumes.append(parse_volume(bind))
-        except OptionError:
-            pass
     for mount in info.get("Mounts") or []:
         # podman lists named volumes in Mounts only
         if mount.get("Type") == "volume" and mount.get("Name"):
@@ -372,9 +375,9 @@ def current(info, image_info, engine):
     have["cpu_shares"] = host.get("CpuShares") or 0
     quota, period = host.get("CpuQuota") or 0, host.get("CpuPeriod") or 0
     have["cpus"] = (
-        int(round(quota * 100000 / period))
+        round(quota * 100000 / period)
         if quota > 0 and period
-        else (int(round((host.get("NanoCpus") or 0) / 10000)))
+        else (round((host.get("NanoCpus") or 0) / 10000))
     )
     have["cpuset_cpus"] = host.get("CpusetCpus") or ""
     for key in UNREADABLE.get(engine, ()):
@@ -382,7 +385,7 @@ def current(info, image_info, engine):
     return have
 
 
-def _matches(key, want, have):
+def _matches(key: str, want: Any, have: Any) -> bool:
     if key == "volumes":
         return sorted(want) == sorted(have)
     if key == "tmpfs":
@@ -409,7 +412,7 @@ def _matches(key, want, have):
         return all(have and have.get(k) == v for k, v in want.items())
     if key == "devices":
         return len(want) == len(have) and all(
-            (h[0], h[1]) == (w[0], w[1]) and h[2] in (None, w[2]) for w, h in zip(want, have)
+            (h[0], h[1]) == (w[0], w[1]) and h[2] in (None, w[2]) for w, h in zip(want, have, strict=True)
         )
     if key == "privileged":
         return bool(want) == bool(have)
@@ -420,12 +423,12 @@ def _matches(key, want, have):
 _THROUGH = {"cap_add": "capabilities", "cap_drop": "capabilities"}
 
 
-def differences(want, have, recorded):
+def differences(want: dict[str, Any], have: dict[str, Any], recorded: dict[str, Any] | None) -> list[str]:
     """Options whose wanted value differs from the container, or from the definition the
     container was made from (an option dropped from the task). Resource limits are compared
     with the container only: they change in place, so the recorded definition leaves them out."""
-    names = set()
-    for key, value in want.items():
+    names: set[str] = set()
+    for key in want:
         if key == "capabilities":
             continue
         through = _THROUGH.get(key, key)
@@ -447,11 +450,11 @@ def differences(want, have, recorded):
     return sorted(names)
 
 
-def _canonical(value):
+def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=list)
 
 
-def definition_label(want):
+def definition_label(want: dict[str, Any]) -> str:
     """The normalized definition as a label value: without the image (compared by its id) and
     the resource limits (which change in place)."""
     return _canonical(
@@ -459,11 +462,11 @@ def definition_label(want):
     )
 
 
-def definition_hash(want):
+def definition_hash(want: dict[str, Any]) -> str:
     return hashlib.sha256(definition_label(want).encode()).hexdigest()
 
 
-def check_contradictions(params):
+def check_contradictions(params: dict[str, Any]) -> None:
     if params.get("privileged") and params.get("cap_drop"):
         raise OptionError(
             "privileged and cap_drop contradict each other: a privileged container keeps every "
@@ -477,10 +480,12 @@ def check_contradictions(params):
         raise OptionError("ports cannot be published with network_mode container:...")
 
 
-def create_request(params, want, labels):
+def create_request(
+    params: dict[str, Any], want: dict[str, Any], labels: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """Keyword arguments for APIClient.create_host_config and create_container."""
-    host = {
-        "binds": ["%s:%s:%s" % v for v in want.get("volumes", [])],
+    host: dict[str, Any] = {
+        "binds": [f"{source}:{target}:{mode}" for source, target, mode in want.get("volumes", [])],
         "privileged": want["privileged"],
     }
     if "tmpfs" in want:
@@ -493,7 +498,7 @@ def create_request(params, want, labels):
     if "cap_drop" in want:
         host["cap_drop"] = want["cap_drop"]
     if "devices" in want:
-        host["devices"] = ["%s:%s:%s" % d for d in want["devices"]]
+        host["devices"] = [f"{path}:{target}:{perms}" for path, target, perms in want["devices"]]
     if "security_opt" in want:
         host["security_opt"] = [s.replace(":", "=", 1) for s in want["security_opt"]]
     if "ulimits" in want:
@@ -511,7 +516,7 @@ def create_request(params, want, labels):
         host["cpu_quota"] = want["cpus"]
     if want.get("cpuset_cpus"):
         host["cpuset_cpus"] = want["cpuset_cpus"]
-    container = {
+    container: dict[str, Any] = {
         "image": params["image"],
         "name": params["name"],
         "labels": labels,
@@ -529,18 +534,18 @@ def create_request(params, want, labels):
         container["healthcheck"] = dict(want["healthcheck"])
     if "stop_timeout" in want:
         container["stop_timeout"] = want["stop_timeout"]
-    extra_host = {}
+    extra_host: dict[str, str] = {}
     if "cgroupns_mode" in want:
         extra_host["CgroupnsMode"] = want["cgroupns_mode"]
     return host, container, extra_host
 
 
-def update_request(want, changed):
+def update_request(want: dict[str, Any], changed: Collection[str]) -> dict[str, Any] | None:
     """Keyword arguments for APIClient.update_container for the changed resource limits, or
     None where a limit is removed (an engine cannot lift a limit in place: recreate)."""
     if any(not want[key] for key in changed):
         return None
-    args = {}
+    args: dict[str, Any] = {}
     if "memory" in changed:
         args["mem_limit"] = want["memory"]
         args["memswap_limit"] = -1  # else the engine refuses a limit above the old swap limit

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import os
 import traceback
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ansible.module_utils.basic import AnsibleModule
+    from docker import APIClient
 
 try:
     import docker
@@ -40,7 +45,7 @@ class EngineError(Exception):
     """An engine failure with a message that names the cause and the fix."""
 
 
-def require_sdk(module):
+def require_sdk(module: AnsibleModule) -> None:
     if not HAS_DOCKER:
         module.fail_json(
             msg="the Python docker SDK is missing on this host: install python3-docker "
@@ -49,25 +54,23 @@ def require_sdk(module):
         )
 
 
-def connect(module):
+def connect(module: AnsibleModule) -> APIClient:
     """A low-level client of the engine named in the module's parameters; fails the task
     with the cause and the fix when the engine does not answer."""
     require_sdk(module)
     engine = module.params["engine"]
     url = module.params.get("engine_url") or SOCKETS[engine]
     if url.startswith("unix://") and not os.path.exists(url[len("unix://") :]):
-        module.fail_json(
-            msg="%s is not running on this host (no socket %s): %s" % (engine, url, START_HINT[engine])
-        )
+        module.fail_json(msg=f"{engine} is not running on this host (no socket {url}): {START_HINT[engine]}")
     try:
+        # version="auto" asks the engine for its API version: that request is the liveness check
         client = docker.APIClient(base_url=url, version="auto", timeout=module.params["timeout"])
-        client.ping()
     except DockerException as exc:
-        module.fail_json(msg="%s does not answer at %s (%s): %s" % (engine, url, exc, START_HINT[engine]))
+        module.fail_json(msg=f"{engine} does not answer at {url} ({exc}): {START_HINT[engine]}")
     return client
 
 
-def registry_of(image):
+def registry_of(image: str) -> str | None:
     """The registry host of an image reference, or None for an unqualified name."""
     first, sep, _ = image.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
@@ -75,7 +78,7 @@ def registry_of(image):
     return None
 
 
-def split_reference(image):
+def split_reference(image: str) -> tuple[str, str | None, str | None]:
     """(repository, tag, digest) of an image reference; tag defaults to latest when no digest."""
     repository, _, digest = image.partition("@")
     tag = None
@@ -87,14 +90,14 @@ def split_reference(image):
     return repository, tag, digest or None
 
 
-def inspect_image(client, image):
+def inspect_image(client: APIClient, image: str) -> dict[str, Any] | None:
     try:
         return client.inspect_image(image)
     except NotFound:
         return None
 
 
-def pull_image(client, image, auth=None):
+def pull_image(client: APIClient, image: str, auth: dict[str, str] | None = None) -> dict[str, Any]:
     """Pull an image; raise EngineError naming the image and its registry when it is not there."""
     repository, tag, digest = split_reference(image)
     registry = registry_of(image) or "the default registry"
@@ -107,11 +110,11 @@ def pull_image(client, image, auth=None):
         text = str(exc)
         if "not found" in text.lower() or "manifest unknown" in text.lower() or "404" in text:
             raise EngineError(
-                "image %s is not in registry %s: build and push it (sovstack images build --push), "
-                "or fix the image name" % (image, registry)
-            )
-        raise EngineError("pulling image %s from %s failed: %s" % (image, registry, text))
+                f"image {image} is not in registry {registry}: build and push it "
+                "(sovstack images build --push), or fix the image name"
+            ) from None
+        raise EngineError(f"pulling image {image} from {registry} failed: {text}") from None
     found = inspect_image(client, image)
     if found is None:
-        raise EngineError("image %s was pulled but the engine does not list it" % image)
+        raise EngineError(f"image {image} was pulled but the engine does not list it")
     return found

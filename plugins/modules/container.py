@@ -17,7 +17,7 @@ description:
     defaults, lists that are really sets, sizes and durations, an image tag against the image id
     it points to). Nothing differs, nothing is touched. A changed option recreates the container;
     a changed resource limit (memory, memory_reservation, cpu_shares, cpus, cpuset_cpus) is updated
-    in place on Docker (Podman 4 has no such update in its API: there it recreates, as does lifting
+    in place on Docker (Podman 4 has no such update in its API; there it recreates, as does lifting
     a limit on either engine); a changed O(config_hash) alone restarts it.
   - An option not given means the engine's default and is not compared with the container. The
     definition the container was made from is recorded in the label C(sovstack.definition), so an
@@ -187,7 +187,7 @@ requirements:
   - The Python docker SDK on the host (Debian package python3-docker).
 author:
   - sovstack developers
-"""
+"""  # noqa: E501 - option descriptions are kept verbatim, one YAML line each
 
 EXAMPLES = r"""
 - name: Keystone, healthy, recreated only when its definition changed
@@ -265,9 +265,9 @@ container:
 import json
 import os
 import time
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.sovstack.cloud.plugins.module_utils import container_options as opts
 from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     ENGINE_ARGS,
@@ -279,29 +279,34 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     pull_image,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from docker import APIClient
+
 UNIT_DIR = "/etc/systemd/system"
 
 
 class Container:
-    def __init__(self, module, client):
+    def __init__(self, module: AnsibleModule, client: APIClient) -> None:
         self.module = module
         self.client = client
         self.params = module.params
         self.name = module.params["name"]
         self.engine = module.params["engine"]
         self.check = module.check_mode
-        self.actions = []
-        self.diff = {"before": {}, "after": {}}
+        self.actions: list[str] = []
+        self.diff: dict[str, dict[str, Any]] = {"before": {}, "after": {}}
 
     # -- engine calls ------------------------------------------------------------------
 
-    def inspect(self):
+    def inspect(self) -> dict[str, Any] | None:
         try:
             return self.client.inspect_container(self.name)
         except NotFound:
             return None
 
-    def act(self, action, func, *args, **kwargs):
+    def act(self, action: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self.actions.append(action)
         if not self.check:
             return func(*args, **kwargs)
@@ -309,14 +314,14 @@ class Container:
 
     # -- the image -----------------------------------------------------------------------
 
-    def image(self):
+    def image(self) -> dict[str, Any]:
         image = self.params["image"]
         pull = self.params["pull"]
         info = None if pull == "always" else inspect_image(self.client, image)
         if info is None:
             if pull == "never":
                 self.module.fail_json(
-                    msg="image %s is not on this host and pull is never: load or pull it first" % image
+                    msg=f"image {image} is not on this host and pull is never: load or pull it first"
                 )
             if self.check and pull == "missing":
                 self.actions.append("pull")
@@ -328,15 +333,15 @@ class Container:
 
     # -- the definition ----------------------------------------------------------------
 
-    def check_binds(self, want):
+    def check_binds(self, want: dict[str, Any]) -> None:
         for source, target, _ in want.get("volumes", []):
             if source.startswith("/") and not os.path.exists(source):
                 self.module.fail_json(
-                    msg="volumes: bind source %s (for %s) does not exist on this host: create it first, "
-                    "or use a named volume" % (source, target)
+                    msg=f"volumes: bind source {source} (for {target}) does not exist on this host: "
+                    "create it first, or use a named volume"
                 )
 
-    def create(self, want, config_hash, action="create"):
+    def create(self, want: dict[str, Any], config_hash: str | None, action: str = "create") -> str | None:
         labels = dict(want.get("labels", {}))
         labels[opts.DEFINITION_LABEL] = opts.definition_label(want)
         host_args, container_args, extra_host = opts.create_request(self.params, want, labels)
@@ -349,16 +354,16 @@ class Container:
         self.write_hash(created["Id"], config_hash)
         return created["Id"]
 
-    def remove(self, info):
+    def remove(self, info: dict[str, Any]) -> None:
         if not self.check:
             self.client.remove_container(info["Id"], force=True, v=False)
 
     # -- config hash state ---------------------------------------------------------------
 
-    def hash_path(self):
+    def hash_path(self) -> str:
         return os.path.join(self.params["state_dir"], self.name + ".json")
 
-    def read_hash(self, container_id):
+    def read_hash(self, container_id: str) -> str | None:
         try:
             with open(self.hash_path()) as handle:
                 data = json.load(handle)
@@ -366,7 +371,7 @@ class Container:
             return None
         return data.get("config_hash") if data.get("id") == container_id else None
 
-    def write_hash(self, container_id, config_hash):
+    def write_hash(self, container_id: str, config_hash: str | None) -> None:
         if self.check or config_hash is None:
             return
         os.makedirs(self.params["state_dir"], mode=0o700, exist_ok=True)
@@ -377,10 +382,10 @@ class Container:
 
     # -- podman: come back after a reboot ----------------------------------------------
 
-    def unit_name(self):
-        return "sovstack-container-%s.service" % self.name
+    def unit_name(self) -> str:
+        return f"sovstack-container-{self.name}.service"
 
-    def ensure_unit(self, enabled):
+    def ensure_unit(self, enabled: bool) -> None:
         if self.engine != "podman" or not os.path.isdir("/run/systemd/system"):
             return
         path = os.path.join(UNIT_DIR, self.unit_name())
@@ -388,12 +393,13 @@ class Container:
         if enabled:
             stop = self.params.get("stop_timeout") or 10
             text = (
-                "# Managed by sovstack.cloud.container: starts the podman container %s at boot.\n"
-                "[Unit]\nDescription=sovstack container %s\nWants=network-online.target\n"
+                f"# Managed by sovstack.cloud.container: starts the podman container {self.name} at boot.\n"
+                f"[Unit]\nDescription=sovstack container {self.name}\nWants=network-online.target\n"
                 "After=network-online.target\n\n"
                 "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-                "ExecStart=/usr/bin/podman start %s\nExecStop=/usr/bin/podman stop -t %d %s\n\n"
-                "[Install]\nWantedBy=multi-user.target\n" % (self.name, self.name, self.name, stop, self.name)
+                f"ExecStart=/usr/bin/podman start {self.name}\n"
+                f"ExecStop=/usr/bin/podman stop -t {stop:d} {self.name}\n\n"
+                "[Install]\nWantedBy=multi-user.target\n"
             )
             current = None
             if os.path.exists(path):
@@ -418,7 +424,7 @@ class Container:
 
     # -- states --------------------------------------------------------------------------
 
-    def absent(self):
+    def absent(self) -> list[str]:
         info = self.inspect()
         if info:
             self.diff["before"] = {"state": info["State"]["Status"]}
@@ -430,7 +436,7 @@ class Container:
         self.ensure_unit(False)
         return []
 
-    def present(self, running):
+    def present(self, running: bool) -> tuple[list[str], str | None, bool]:
         params = self.params
         if not params.get("image"):
             self.module.fail_json(msg="image is required unless state is absent")
@@ -489,7 +495,7 @@ class Container:
         self.ensure_unit(running)
         return changed_options, container_id, just_started
 
-    def try_update(self, info, want, changed):
+    def try_update(self, info: dict[str, Any], want: dict[str, Any], changed: list[str]) -> bool:
         """Change resource limits in place; False where the engine cannot (then recreate)."""
         args = opts.update_request(want, changed)
         # Podman 4's Docker-compatible API has no update call, and `podman update` does not
@@ -506,7 +512,7 @@ class Container:
             self.actions.pop()
             return False
 
-    def wait_healthy(self, container_id):
+    def wait_healthy(self, container_id: str) -> None:
         timeout = self.params["healthy_timeout"]
         deadline = time.monotonic() + timeout
         while True:
@@ -514,30 +520,24 @@ class Container:
             state = info["State"]
             health = state.get("Health") or state.get("Healthcheck")
             if not health:
-                self.module.fail_json(msg="%s has no healthcheck: give one, or use state started" % self.name)
+                self.module.fail_json(msg=f"{self.name} has no healthcheck: give one, or use state started")
             status = health.get("Status")
             if status == "healthy":
                 return
             if not state.get("Running"):
                 self.module.fail_json(
-                    msg="%s exited (code %s) before it was healthy: see `%s logs %s`"
-                    % (self.name, state.get("ExitCode"), self.engine, self.name)
+                    msg=f"{self.name} exited (code {state.get('ExitCode')}) before it was healthy: "
+                    f"see `{self.engine} logs {self.name}`"
                 )
             if time.monotonic() > deadline:
                 log = (health.get("Log") or [{}])[-1]
                 self.module.fail_json(
-                    msg="%s is not healthy after %d s (status %s, last check exit %s: %s)"
-                    % (
-                        self.name,
-                        timeout,
-                        status,
-                        log.get("ExitCode"),
-                        (log.get("Output") or "").strip()[:300],
-                    )
+                    msg=f"{self.name} is not healthy after {timeout:d} s (status {status}, "
+                    f"last check exit {log.get('ExitCode')}: {(log.get('Output') or '').strip()[:300]})"
                 )
             time.sleep(0.5)
 
-    def summary(self):
+    def summary(self) -> dict[str, Any]:
         info = None if self.check else self.inspect()
         if not info:
             return {}
@@ -553,7 +553,7 @@ class Container:
         }
 
 
-def main():
+def main() -> None:
     argument_spec = dict(
         name=dict(type="str", required=True),
         state=dict(
@@ -620,7 +620,7 @@ def main():
     except EngineError as exc:
         module.fail_json(msg=str(exc), actions=container.actions)
     except APIError as exc:
-        module.fail_json(msg="%s: %s" % (module.params["engine"], exc), actions=container.actions)
+        module.fail_json(msg=f"{module.params['engine']}: {exc}", actions=container.actions)
     result = dict(
         changed=bool(container.actions),
         actions=container.actions,

@@ -104,19 +104,22 @@ containers:
       type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
+import contextlib
+from typing import TYPE_CHECKING, Any
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sovstack.cloud.plugins.module_utils.engine import ENGINE_ARGS, NotFound, connect
 
+if TYPE_CHECKING:
+    from docker import APIClient
 
-def describe(client, info):
+
+def describe(client: APIClient, info: dict[str, Any]) -> dict[str, Any]:
     state = info.get("State") or {}
     health = state.get("Health") or state.get("Healthcheck") or {}
-    digests = []
-    try:
+    digests: list[str] = []
+    with contextlib.suppress(NotFound):
         digests = client.inspect_image(info["Image"]).get("RepoDigests") or []
-    except NotFound:
-        pass
     return {
         "name": info["Name"].lstrip("/"),
         "id": info["Id"],
@@ -132,7 +135,7 @@ def describe(client, info):
     }
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(argument_spec=dict(name=dict(type="str"), **ENGINE_ARGS), supports_check_mode=True)
     client = connect(module)
     name = module.params["name"]

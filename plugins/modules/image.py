@@ -63,7 +63,7 @@ requirements:
   - The Python docker SDK on the host (Debian package python3-docker).
 author:
   - sovstack developers
-"""
+"""  # noqa: E501 - option descriptions are kept verbatim, one YAML line each
 
 EXAMPLES = r"""
 - name: Pull keystone by the digest from the lock file
@@ -112,15 +112,15 @@ removed:
 """
 
 import os
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     ENGINE_ARGS,
     APIError,
     EngineError,
-    inspect_image,
     connect,
+    inspect_image,
     pull_image,
     registry_of,
     split_reference,
@@ -129,7 +129,7 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
 CERT_DIRS = {"docker": "/etc/docker/certs.d", "podman": "/etc/containers/certs.d"}
 
 
-def summary(info):
+def summary(info: dict[str, Any] | None) -> dict[str, Any]:
     if not info:
         return {}
     return {
@@ -139,7 +139,7 @@ def summary(info):
     }
 
 
-def digest_of(info, name):
+def digest_of(info: dict[str, Any] | None, name: str) -> str | None:
     repository, _, digest = split_reference(name)
     if digest:
         return digest
@@ -150,7 +150,7 @@ def digest_of(info, name):
     return None
 
 
-def install_ca(module, registry):
+def install_ca(module: AnsibleModule, registry: str) -> bool:
     """Write the registry's CA where the engine reads it; True when it changed."""
     path = os.path.join(CERT_DIRS[module.params["engine"]], registry, "ca.crt")
     text = module.params["ca_cert"].strip() + "\n"
@@ -166,7 +166,7 @@ def install_ca(module, registry):
     return True
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str"),
@@ -200,7 +200,7 @@ def main():
                     # no container uses it, so force only lifts the refusal of an image with several tags
                     client.remove_image(image["Id"], force=True)
                 except APIError as exc:
-                    module.fail_json(msg="pruning image %s failed: %s" % (image["Id"], exc), removed=removed)
+                    module.fail_json(msg=f"pruning image {image['Id']} failed: {exc}", removed=removed)
         module.exit_json(changed=bool(removed), removed=removed, image={})
 
     before = inspect_image(client, name)
@@ -213,15 +213,13 @@ def main():
                 try:
                     client.remove_image(name, force=False)
                 except APIError as exc:
-                    module.fail_json(
-                        msg="removing image %s failed (a container may use it): %s" % (name, exc)
-                    )
+                    module.fail_json(msg=f"removing image {name} failed (a container may use it): {exc}")
             after = None
     else:
         registry = registry_of(name)
         if params.get("ca_cert"):
             if not registry:
-                module.fail_json(msg="ca_cert needs a registry in the image name (%s has none)" % name)
+                module.fail_json(msg=f"ca_cert needs a registry in the image name ({name} has none)")
             changed = install_ca(module, registry) or changed
         if before is None or params["pull"] == "always":
             if module.check_mode:
@@ -239,8 +237,8 @@ def main():
     result.update(changed=changed, image=summary(after), removed=removed)
     if module._diff:
         result["diff"] = dict(
-            before="%s\n" % (before["Id"] if before else "absent"),
-            after="%s\n" % (after["Id"] if after else ("(pulled)" if state == "present" else "absent")),
+            before=f"{before['Id'] if before else 'absent'}\n",
+            after=f"{after['Id'] if after else ('(pulled)' if state == 'present' else 'absent')}\n",
         )
     module.exit_json(**result)
 

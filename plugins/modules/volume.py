@@ -13,8 +13,8 @@ version_added: "0.1.0"
 description:
   - Creates a named volume, or removes it. Removing a volume that a container uses fails and
     names the containers.
-  - A present volume whose labels or driver differ from the task is reported, not recreated:
-    recreating would lose its data.
+  - A present volume whose labels or driver differ from the task is reported and left alone,
+    as recreating it would lose its data.
 options:
   name:
     description: The volume's name.
@@ -82,8 +82,9 @@ mismatch:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from typing import Any
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     ENGINE_ARGS,
     APIError,
@@ -92,13 +93,13 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
 )
 
 
-def summary(info):
+def summary(info: dict[str, Any] | None) -> dict[str, Any]:
     if not info:
         return {}
     return {k.lower(): info.get(k) for k in ("Name", "Driver", "Mountpoint", "Labels")}
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
@@ -136,15 +137,14 @@ def main():
         users = [c["Names"][0].lstrip("/") for c in client.containers(all=True, filters={"volume": name})]
         if users:
             module.fail_json(
-                msg="volume %s is in use by %s: remove those containers first"
-                % (name, ", ".join(sorted(users)))
+                msg=f"volume {name} is in use by {', '.join(sorted(users))}: remove those containers first"
             )
         changed = True
         if not module.check_mode:
             try:
                 client.remove_volume(name)
             except APIError as exc:
-                module.fail_json(msg="removing volume %s failed: %s" % (name, exc))
+                module.fail_json(msg=f"removing volume {name} failed: {exc}")
         info = None
     result = dict(changed=changed, volume=summary(info), mismatch=mismatch)
     if module._diff:

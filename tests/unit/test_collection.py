@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import BIN, REPO
 
 
@@ -13,10 +15,11 @@ def run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, check=False)
 
 
-def test_ansible_doc_renders_the_module_from_any_directory(tmp_path):
-    proc = run(str(BIN / "ansible-doc"), "sovstack.cloud.sysctl", cwd=tmp_path)
+@pytest.mark.parametrize("module", ["sysctl", "container", "container_info", "image", "volume"])
+def test_ansible_doc_renders_every_module_from_any_directory(module, tmp_path):
+    proc = run(str(BIN / "ansible-doc"), f"sovstack.cloud.{module}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "SOVSTACK.CLOUD.SYSCTL" in proc.stdout.upper()
+    assert f"SOVSTACK.CLOUD.{module.upper()}" in proc.stdout.upper()
     for section in ("OPTIONS", "ATTRIBUTES", "EXAMPLES", "RETURN VALUES"):
         assert section in proc.stdout, section
     assert "check_mode" in proc.stdout and "diff_mode" in proc.stdout

@@ -1,0 +1,244 @@
+"""Normalization and comparison of every option of sovstack.cloud.container.
+
+data/inspect-*.json are the engines' own inspect data of one container made by the module with
+every option set (on the rig: docker 20.10 and podman 4.3), beside the task's parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from ansible_collections.sovstack.cloud.plugins.module_utils import container_options as opts
+
+DATA = Path(__file__).parent / "data"
+ENGINES = ["docker", "podman"]
+
+
+def load(engine):
+    return json.loads((DATA / f"inspect-{engine}.json").read_text())
+
+
+def compare(engine, params, container=None):
+    data = load(engine)
+    container = container or data["container"]
+    recorded = json.loads(container["Config"]["Labels"][opts.DEFINITION_LABEL])
+    want = opts.desired(params, data["image"], engine)
+    have = opts.current(container, data["image"], engine)
+    return opts.differences(want, have, recorded)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_same_task_matches_the_engines_container(engine):
+    data = load(engine)
+    assert compare(engine, data["params"]) == []
+
+
+# Each option changed in the task: exactly that option differs.
+CHANGES = [
+    ("command", ["exec sleep 60"]),
+    ("command", "exec sleep 60"),
+    ("entrypoint", ["/bin/sh", "-e", "-c"]),
+    ("environment", {"A": "2", "EMPTY": ""}),
+    ("environment", {"A": "1"}),
+    ("environment", {"A": "1", "EMPTY": "", "B": "3"}),
+    ("volumes", ["/var/tmp:/data", "sovstack-full:/vol"]),
+    ("volumes", ["/var/tmp:/data:ro"]),
+    ("tmpfs", ["/scratch:size=1m", "/other"]),
+    ("network_mode", "bridge"),
+    ("pid_mode", "private"),
+    ("ipc_mode", "private"),
+    ("cgroupns_mode", "private"),
+    ("user", "0"),
+    ("cap_add", ["NET_ADMIN"]),
+    ("cap_drop", ["NET_RAW"]),
+    ("devices", ["/dev/null:/dev/testzero:rw"]),
+    ("devices", []),
+    ("security_opt", ["no-new-privileges", "seccomp=unconfined"]),
+    ("ulimits", ["nofile=2048:2048", "nproc=32768:32768"]),
+    ("labels", {"sovstack.service": "other"}),
+    ("labels", {}),
+    ("healthcheck", {"test": "false", "interval": "2s", "retries": 5}),
+    ("healthcheck", {"test": "true", "interval": "3s", "retries": 5}),
+    ("restart_policy", "always"),
+    ("stop_timeout", 4),
+    ("privileged", True),
+    ("memory", "128m"),
+    ("memory_reservation", "16m"),
+    ("cpu_shares", 1024),
+    ("cpus", 1.5),
+    ("cpuset_cpus", "0-1"),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("option", "value"), CHANGES, ids=lambda v: str(v)[:30])
+def test_one_changed_option_is_named(engine, option, value):
+    params = copy.deepcopy(load(engine)["params"])
+    params[option] = value
+    assert compare(engine, params) == [option]
+
+
+# Options dropped from the task: seen through the definition recorded at creation (resource
+# limits through the container, where "not given" is no limit).
+DROPPABLE = [
+    "command", "entrypoint", "environment", "volumes", "tmpfs", "network_mode", "pid_mode",
+    "ipc_mode", "cgroupns_mode", "user", "devices", "security_opt", "ulimits", "labels",
+    "healthcheck", "restart_policy", "stop_timeout", "memory", "memory_reservation", "cpu_shares",
+    "cpus", "cpuset_cpus",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("option", DROPPABLE)
+def test_a_dropped_option_is_named(engine, option):
+    params = copy.deepcopy(load(engine)["params"])
+    del params[option]
+    assert compare(engine, params) == [option]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_dropping_capabilities_names_both(engine):
+    params = copy.deepcopy(load(engine)["params"])
+    del params["cap_add"], params["cap_drop"]
+    assert compare(engine, params) == ["cap_add", "cap_drop"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_image_is_compared_by_id(engine):
+    data = load(engine)
+    other = {**data["image"], "Id": "sha256:" + "0" * 64}
+    want = opts.desired(data["params"], other, engine)
+    have = opts.current(data["container"], data["image"], engine)
+    recorded = json.loads(data["container"]["Config"]["Labels"][opts.DEFINITION_LABEL])
+    assert opts.differences(want, have, recorded) == ["image"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_drift_in_the_container_is_seen(engine):
+    """A container changed behind the module's back differs from the same task."""
+    data = load(engine)
+    drifted = copy.deepcopy(data["container"])
+    drifted["Config"]["Env"].append("SNEAKY=1")
+    drifted["HostConfig"]["Memory"] = 1 << 30
+    assert compare(engine, data["params"], drifted) == ["environment", "memory"]
+
+
+# -- normalizers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [(1024, 1024), ("1024", 1024), ("512m", 512 << 20), ("2G", 2 << 30), ("1gb", 1 << 30), ("10k", 10240)],
+)
+def test_sizes(value, size):
+    assert opts.to_bytes(value, "memory") == size
+
+
+def test_bad_size_names_the_option():
+    with pytest.raises(opts.OptionError, match=r"^memory: 'lots' is not a size"):
+        opts.to_bytes("lots", "memory")
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [("30s", 30 * 10**9), ("1m30s", 90 * 10**9), ("500ms", 5 * 10**8), (2, 2 * 10**9), ("1.5", 15 * 10**8)],
+)
+def test_durations(value, ns):
+    assert opts.to_ns(value, "healthcheck.interval") == ns
+
+
+@pytest.mark.parametrize("bad", ["soon", "30 s", "1x", "s"])
+def test_bad_durations(bad):
+    with pytest.raises(opts.OptionError, match="is not a duration"):
+        opts.to_ns(bad, "healthcheck.interval")
+
+
+def test_commands_split_like_a_shell():
+    assert opts.to_argv("sh -c 'echo a b'") == ["sh", "-c", "echo a b"]
+    assert opts.to_argv(["a", 1]) == ["a", "1"]
+
+
+def test_capability_names():
+    assert opts.cap_name("cap_net_admin") == "NET_ADMIN"
+    assert opts.effective_caps(opts.DOCKER_DEFAULT_CAPS, ["NET_ADMIN"], ["ALL"]) == ["NET_ADMIN"]
+    assert "MKNOD" not in opts.effective_caps(opts.PODMAN_DEFAULT_CAPS, [], [])
+    assert opts.effective_caps(opts.DOCKER_DEFAULT_CAPS, ["ALL"], []) == ["ALL"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("/etc:/host-etc:ro", ("/etc", "/host-etc", "ro")),
+        ("/etc/:/host-etc/", ("/etc", "/host-etc", "rw")),
+        ("/etc:/host-etc:ro,rprivate,rbind", ("/etc", "/host-etc", "ro")),  # podman's form
+        ("data:/var/lib/data:z", ("data", "/var/lib/data", "rw")),
+    ],
+)
+def test_volumes(spec, parsed):
+    assert opts.parse_volume(spec) == parsed
+
+
+@pytest.mark.parametrize("spec", ["/etc", "/etc:relative", "/a:/b:ro:x", "/a:/b:sideways"])
+def test_bad_volumes(spec):
+    with pytest.raises(opts.OptionError, match="volumes: "):
+        opts.parse_volume(spec)
+
+
+def test_devices():
+    assert opts.parse_device("/dev/kvm") == ("/dev/kvm", "/dev/kvm", "rwm")
+    assert opts.parse_device("/dev/net/tun:/dev/tun:wr") == ("/dev/net/tun", "/dev/tun", "rw")
+    assert opts.parse_device(
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/z", "CgroupPermissions": ""}
+    ) == (
+        "/dev/zero",
+        "/z",
+        None,
+    )
+    with pytest.raises(opts.OptionError, match="devices: "):
+        opts.parse_device("/dev/kvm:/dev/kvm:rwx")
+
+
+def test_ulimits():
+    assert opts.parse_ulimit("nofile=1024:2048") == ("nofile", 1024, 2048)
+    assert opts.parse_ulimit("NPROC=10") == ("nproc", 10, 10)
+    assert opts.ulimit_name("RLIMIT_NOFILE") == "nofile"
+    with pytest.raises(opts.OptionError, match="ulimits: "):
+        opts.parse_ulimit("nofile=many")
+
+
+def test_healthcheck():
+    assert opts.healthcheck_of({"test": "curl -f x", "interval": "10s", "retries": 3}) == {
+        "Test": ["CMD-SHELL", "curl -f x"],
+        "Interval": 10 * 10**9,
+        "Retries": 3,
+    }
+    assert opts.healthcheck_of({"test": ["curl", "-f", "x"]})["Test"] == ["CMD", "curl", "-f", "x"]
+    with pytest.raises(opts.OptionError, match="healthcheck: test is required"):
+        opts.healthcheck_of({"test": []})
+
+
+def test_contradictions():
+    with pytest.raises(opts.OptionError, match="privileged and cap_drop contradict each other"):
+        opts.check_contradictions({"privileged": True, "cap_drop": ["ALL"]})
+    opts.check_contradictions({"privileged": True, "cap_add": ["NET_ADMIN"]})
+
+
+def test_resource_updates_and_lifting_a_limit():
+    want = opts.desired({"memory": "64m", "cpus": 0.5}, {"Id": "x"}, "docker")
+    assert opts.update_request(want, ["memory", "cpus"]) == {
+        "mem_limit": 64 << 20,
+        "memswap_limit": -1,
+        "cpu_period": 100000,
+        "cpu_quota": 50000,
+    }
+    lifted = opts.desired({}, {"Id": "x"}, "docker")
+    assert opts.update_request(lifted, ["memory"]) is None
+
+
+def test_definition_label_leaves_out_image_and_limits():
+    want = opts.desired({"memory": "64m", "user": "1"}, {"Id": "sha256:x"}, "docker")
+    label = json.loads(opts.definition_label(want))
+    assert label == {"privileged": False, "user": "1"}
