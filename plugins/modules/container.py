@@ -164,18 +164,6 @@ options:
     description: Where the module keeps each container's applied config hash on the host.
     type: path
     default: /var/lib/sovstack/containers
-  engine:
-    description: The container engine.
-    type: str
-    choices: [docker, podman]
-    default: docker
-  engine_url:
-    description: The engine's API, by default C(unix:///var/run/docker.sock) or C(unix:///run/podman/podman.sock).
-    type: str
-  timeout:
-    description: Seconds one API call to the engine may take.
-    type: int
-    default: 120
 attributes:
   check_mode:
     support: full
@@ -183,8 +171,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the differing options before and after.
-requirements:
-  - The Python docker SDK on the host (Debian package python3-docker).
+extends_documentation_fragment:
+  - sovstack.cloud.engine
 author:
   - sovstack developers
 """  # noqa: E501 - option descriptions are kept verbatim, one YAML line each

@@ -17,18 +17,6 @@ options:
   name:
     description: One container; every container when not given.
     type: str
-  engine:
-    description: The container engine.
-    type: str
-    choices: [docker, podman]
-    default: docker
-  engine_url:
-    description: The engine's API, by default C(unix:///var/run/docker.sock) or C(unix:///run/podman/podman.sock).
-    type: str
-  timeout:
-    description: Seconds one API call to the engine may take.
-    type: int
-    default: 120
 attributes:
   check_mode:
     support: full
@@ -36,8 +24,8 @@ attributes:
   diff_mode:
     support: none
     description: Changes nothing, so has no diff.
-requirements:
-  - The Python docker SDK on the host (Debian package python3-docker).
+extends_documentation_fragment:
+  - sovstack.cloud.engine
 author:
   - sovstack developers
 """

@@ -40,18 +40,6 @@ options:
       - PEM text of the CA of the registry's TLS certificate. Installed where the engine looks for
         it (C(/etc/docker/certs.d/REGISTRY/ca.crt) or C(/etc/containers/certs.d/REGISTRY/ca.crt)).
     type: str
-  engine:
-    description: The container engine.
-    type: str
-    choices: [docker, podman]
-    default: docker
-  engine_url:
-    description: The engine's API, by default C(unix:///var/run/docker.sock) or C(unix:///run/podman/podman.sock).
-    type: str
-  timeout:
-    description: Seconds one API call to the engine may take.
-    type: int
-    default: 120
 attributes:
   check_mode:
     support: full
@@ -59,8 +47,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the image id before and after.
-requirements:
-  - The Python docker SDK on the host (Debian package python3-docker).
+extends_documentation_fragment:
+  - sovstack.cloud.engine
 author:
   - sovstack developers
 """  # noqa: E501 - option descriptions are kept verbatim, one YAML line each

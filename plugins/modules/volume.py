@@ -32,18 +32,6 @@ options:
   labels:
     description: Labels of a new volume.
     type: dict
-  engine:
-    description: The container engine.
-    type: str
-    choices: [docker, podman]
-    default: docker
-  engine_url:
-    description: The engine's API, by default C(unix:///var/run/docker.sock) or C(unix:///run/podman/podman.sock).
-    type: str
-  timeout:
-    description: Seconds one API call to the engine may take.
-    type: int
-    default: 120
 attributes:
   check_mode:
     support: full
@@ -51,8 +39,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the volume's presence before and after.
-requirements:
-  - The Python docker SDK on the host (Debian package python3-docker).
+extends_documentation_fragment:
+  - sovstack.cloud.engine
 author:
   - sovstack developers
 """
