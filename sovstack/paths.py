@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from sovstack.errors import SovstackError
 
@@ -32,3 +35,12 @@ def collections_path() -> Path:
 def state_home() -> Path:
     """sovstack's state: the rig, run logs. $SOVSTACK_HOME, default ~/.sovstack."""
     return Path(os.environ.get("SOVSTACK_HOME") or Path.home() / ".sovstack")
+
+
+def collection_module(name: str) -> ModuleType:
+    """A Python module of this package's own collection (plugins/module_utils/NAME), the same
+    code Ansible runs."""
+    path = str(collections_path())
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(f"ansible_collections.sovstack.cloud.plugins.module_utils.{name}")

@@ -444,26 +444,41 @@ def wait_for_ssh(hosts: list[RigHost], timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
-def inventory_data(state: RigState, key: Path) -> dict[str, Any]:
-    hosts = {h.name: {"ansible_host": h.address, "host_address": h.address} for h in state.hosts}
-    members = {h.name: None for h in state.hosts}
+def control_count(hosts: int) -> int:
+    """Control hosts of a rig: the largest odd number up to 3 (a quorum needs an odd count)."""
+    return min(hosts, 3) if min(hosts, 3) % 2 else min(hosts, 3) - 1
+
+
+def topology_data(state: RigState, key: Path) -> dict[str, Any]:
+    """The rig as a topology for the inventory plugin sovstack.cloud.topology."""
+    subnet = ipaddress.ip_network(state.subnet)
+    first = subnet.network_address + FIRST_HOST_OFFSET
+    controls = control_count(len(state.hosts))
+    hosts = {}
+    for index, host in enumerate(state.hosts, start=1):
+        roles = ["control", "k8s"] if index <= controls else []
+        hosts[host.name] = {"index": index, "roles": [*roles, "network", "compute", "storage"]}
     return {
-        "all": {
-            "vars": {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": str(key),
-                "ansible_ssh_common_args": (
-                    "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
-                ),
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "container_engine": state.engine,
-                "sovstack_rig": state.name,
-            },
-            "children": {
-                "rig": {"hosts": hosts},
-                **{group: {"hosts": dict(members)} for group in ("control", "network", "compute", "storage")},
-            },
-        }
+        "plugin": "sovstack.cloud.topology",
+        "networks": {
+            "management": {
+                "cidr": state.subnet,
+                "gateway": str(subnet.network_address + 1),
+                "vip": str(subnet.network_address + FIRST_HOST_OFFSET - 1),
+                "range": f"{first}-{first + MAX_HOSTS - 1}",
+            }
+        },
+        "hosts": hosts,
+        "vars": {
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(key),
+            "ansible_ssh_common_args": (
+                "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+            ),
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "container_engine": state.engine,
+            "sovstack_rig": state.name,
+        },
     }
 
 
@@ -522,7 +537,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
     say(f"ssh: {len(rig_hosts)} hosts answer")
     state = RigState(name=name, subnet=str(subnet), engine=engine, image=image, hosts=rig_hosts)
     inventory = inventory_path(name)
-    write_if_changed(inventory / "hosts.yml", yaml.safe_dump(inventory_data(state, key), sort_keys=False))
+    write_if_changed(inventory / "topology.yml", yaml.safe_dump(topology_data(state, key), sort_keys=False))
     group_vars = collection_root() / "inventories" / "rig" / "group_vars" / "all.yml"
     write_if_changed(inventory / "group_vars" / "all.yml", group_vars.read_text())
     write_if_changed(state_file, json.dumps(asdict(state), indent=2) + "\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sovstack.errors import SovstackError
-from sovstack.paths import collection_root, collections_path, state_home
+from sovstack.paths import collection_module, collection_root, collections_path, state_home
 
 RECAP_KEYS = ("ok", "changed", "unreachable", "failures", "skipped", "rescued", "ignored")
 
@@ -91,6 +91,25 @@ def playbook_path(name: str) -> Path:
     return path
 
 
+def check_topologies(inventory: Path) -> None:
+    """Check every topology file of the inventory before anything runs; every problem at once."""
+    topology = collection_module("topology")
+    files = (
+        [inventory] if inventory.is_file() else sorted([*inventory.glob("*.yml"), *inventory.glob("*.yaml")])
+    )
+    problems: list[str] = []
+    for path in files:
+        head = path.read_text(errors="replace")
+        if "sovstack.cloud.topology" not in head:
+            continue
+        try:
+            topology.load(str(path), head)
+        except topology.TopologyError as exc:
+            problems += exc.problems
+    if problems:
+        raise SovstackError("invalid topology, nothing was run:\n  " + "\n  ".join(problems))
+
+
 def run_playbook(
     name: str,
     inventory: Path,
@@ -104,6 +123,7 @@ def run_playbook(
 
     if not inventory.exists():
         raise SovstackError(f"inventory {inventory} does not exist: pass -i, or run `sovstack rig up`")
+    check_topologies(inventory)
     playbook = playbook_path(name)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = state_home() / "runs" / f"{stamp}-{name}"
@@ -116,6 +136,8 @@ def run_playbook(
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
         "ANSIBLE_LOCALHOST_WARNING": "False",
+        # An inventory that does not parse (a rejected topology) stops the run before any host.
+        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
         # ansible-playbook from this Python environment, even when its bin/ is not on PATH.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }

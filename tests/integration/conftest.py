@@ -12,7 +12,6 @@ from pathlib import Path
 import docker
 import pytest
 import testinfra
-import yaml
 
 from tests.conftest import BIN, KEEP_RIGS, sovstack
 
@@ -55,8 +54,8 @@ def rig_up(name: str, subnet: str, engine: str, hosts: int = 3) -> subprocess.Co
 
 def load_rig(name: str, engine: str, subnet: str, home: Path) -> Rig:
     inventory = home / "rigs" / name / "inventory"
-    data = yaml.safe_load((inventory / "hosts.yml").read_text())
-    hosts = {h: v["ansible_host"] for h, v in data["all"]["children"]["rig"]["hosts"].items()}
+    state = json.loads((home / "rigs" / name / "rig.json").read_text())
+    hosts = {h["name"]: h["address"] for h in state["hosts"]}
     return Rig(name, engine, subnet, inventory, hosts)
 
 

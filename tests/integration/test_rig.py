@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from sovstack.rig import IMAGE_LABEL, LABEL
-from tests.conftest import sovstack
+from tests.conftest import BIN, sovstack
 from tests.integration.conftest import RIGS, rig_up
 
 LIFE = ("tlife", "10.77.12.0/24")
@@ -37,7 +40,7 @@ def test_up_warm_changes_nothing_and_down_removes_only_its_own(rigs, engine_clie
 
     other = {n: labelled(engine_client, n) for n, _ in RIGS.values()}
     before = started(engine_client, made["containers"])
-    hosts_yml = sovstack_home / "rigs" / name / "inventory" / "hosts.yml"
+    hosts_yml = sovstack_home / "rigs" / name / "inventory" / "topology.yml"
     mtime = hosts_yml.stat().st_mtime_ns
 
     warm = rig_up(name, subnet, "docker", hosts=2)
@@ -123,3 +126,45 @@ def test_failed_run_summarizes_host_and_task(rigs, tmp_path):
     assert "FAILED: sovstack.cloud.bootstrap" in proc.stdout
     assert "  ghost: Gathering Facts: " in proc.stdout
     assert "ghost: ok=0 changed=0 unreachable=1" in proc.stdout
+
+
+def test_rig_inventory_is_a_topology(rigs):
+    rig = rigs["docker"]
+    text = (rig.inventory / "topology.yml").read_text()
+    assert text.startswith("plugin: sovstack.cloud.topology\n")
+
+
+def test_broken_topology_stops_the_run_before_any_host(rigs, tmp_path):
+    """A topology of the rig's own hosts with one mistake: bootstrap fails naming the file and
+    key, and no host changed (the override below would rewrite /etc/default/chrony)."""
+    rig = rigs["docker"]
+    broken = tmp_path / "topology.yml"
+    broken.write_text((rig.inventory / "topology.yml").read_text().replace("- storage\n", "- storaeg\n", 1))
+    before = {name: rig.host(name).file("/etc/default/chrony").content_string for name in rig.hosts}
+    proc = sovstack("bootstrap", "-i", str(broken), "-e", "host_chrony_daemon_opts=-F 1 -x -r")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "sovstack: error: invalid topology, nothing was run:",
+        f"  {broken}: hosts.node1.roles: unknown role 'storaeg' (did you mean 'storage'?); "
+        "roles: control, network, compute, storage, k8s",
+    ]
+    # The same through plain ansible-playbook: the inventory plugin fails the run.
+    env = {**os.environ, "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True"}
+    plain = subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(broken),
+            "sovstack.cloud.bootstrap",
+            "-e",
+            "host_chrony_daemon_opts='-F 1 -x -r'",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert plain.returncode != 0
+    assert "hosts.node1.roles: unknown role 'storaeg'" in plain.stdout + plain.stderr
+    assert {name: rig.host(name).file("/etc/default/chrony").content_string for name in rig.hosts} == before

@@ -4,6 +4,7 @@ import ipaddress
 from pathlib import Path
 
 import pytest
+from ansible_collections.sovstack.cloud.plugins.module_utils import topology
 
 from sovstack import rig
 from sovstack.errors import SovstackError
@@ -62,19 +63,22 @@ def test_bridge_names_fit_linux():
     assert len(rig.bridge_name("abcdefghijkl")) <= 15
 
 
-def test_inventory_places_every_host_in_every_group(tmp_path):
+@pytest.mark.parametrize(("hosts", "controls"), [(1, 1), (2, 1), (3, 3), (4, 3), (7, 3)])
+def test_rig_topology_passes_the_topology_checks(hosts, controls, tmp_path):
     state = rig.RigState(
         name="rig",
         subnet="10.77.0.0/24",
         engine="podman",
         image="img",
-        hosts=[rig.RigHost("node1", "10.77.0.11", "c1"), rig.RigHost("node2", "10.77.0.12", "c2")],
+        hosts=[rig.RigHost(f"node{i}", f"10.77.0.{10 + i}", f"c{i}") for i in range(1, hosts + 1)],
     )
-    data = rig.inventory_data(state, tmp_path / "key")
-    assert data["all"]["vars"]["container_engine"] == "podman"
-    assert data["all"]["children"]["rig"]["hosts"]["node2"]["ansible_host"] == "10.77.0.12"
-    for group in ("control", "network", "compute", "storage"):
-        assert sorted(data["all"]["children"][group]["hosts"]) == ["node1", "node2"]
+    data = rig.topology_data(state, tmp_path / "key")
+    parsed = topology.check("rig/topology.yml", data)
+    assert parsed.vars["container_engine"] == "podman"
+    assert parsed.groups()["control"] == [f"node{i}" for i in range(1, controls + 1)]
+    assert parsed.groups()["compute"] == sorted(h.name for h in state.hosts)
+    for host in state.hosts:  # the addresses the rig gave its containers
+        assert parsed.hostvars(host.name)["ansible_host"] == host.address
 
 
 def test_image_tag_follows_the_definition(monkeypatch):
