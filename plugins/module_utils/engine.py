@@ -118,3 +118,26 @@ def pull_image(client: APIClient, image: str, auth: dict[str, str] | None = None
     if found is None:
         raise EngineError(f"image {image} was pulled but the engine does not list it")
     return found
+
+
+def health_of(state: dict[str, Any]) -> dict[str, Any]:
+    """The health record of a container's State (Docker: Health; Podman 4 also: Healthcheck)."""
+    return state.get("Health") or state.get("Healthcheck") or {}
+
+
+def describe(info: dict[str, Any]) -> dict[str, Any]:
+    """A container's inspect data, abridged to what modules return."""
+    state = info.get("State") or {}
+    config = info.get("Config") or {}
+    return {
+        "name": info["Name"].lstrip("/"),
+        "id": info["Id"],
+        "status": state.get("Status"),
+        "running": bool(state.get("Running")),
+        "health": health_of(state).get("Status") or "none",
+        "image": config.get("Image"),
+        "image_id": info["Image"],
+        "started_at": state.get("StartedAt"),
+        "restart_count": int(info.get("RestartCount") or 0),
+        "labels": config.get("Labels") or {},
+    }

@@ -226,28 +226,11 @@ differences:
   elements: str
   sample: [environment, volumes]
 container:
-  description: The container after the task (its inspect data, abridged); empty when absent.
+  description:
+    - The container after the task, as M(sovstack.cloud.container_info) describes it (without
+      image_digests); empty when absent or in check mode.
   returned: always
   type: dict
-  contains:
-    id:
-      description: Container id.
-      type: str
-    name:
-      description: Container name.
-      type: str
-    status:
-      description: C(running), C(exited), C(created), ...
-      type: str
-    health:
-      description: C(healthy), C(unhealthy), C(starting), or C(none) without a healthcheck.
-      type: str
-    image_id:
-      description: Id of the image the container runs.
-      type: str
-    started_at:
-      description: When it last started.
-      type: str
 """
 
 import json
@@ -263,6 +246,8 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     EngineError,
     NotFound,
     connect,
+    describe,
+    health_of,
     inspect_image,
     pull_image,
 )
@@ -506,7 +491,7 @@ class Container:
         while True:
             info = self.client.inspect_container(container_id)
             state = info["State"]
-            health = state.get("Health") or state.get("Healthcheck")
+            health = health_of(state)
             if not health:
                 self.module.fail_json(msg=f"{self.name} has no healthcheck: give one, or use state started")
             status = health.get("Status")
@@ -527,18 +512,7 @@ class Container:
 
     def summary(self) -> dict[str, Any]:
         info = None if self.check else self.inspect()
-        if not info:
-            return {}
-        state = info["State"]
-        health = state.get("Health") or state.get("Healthcheck") or {}
-        return {
-            "id": info["Id"],
-            "name": info["Name"].lstrip("/"),
-            "status": state.get("Status"),
-            "health": health.get("Status") or "none",
-            "image_id": info["Image"],
-            "started_at": state.get("StartedAt"),
-        }
+        return describe(info) if info else {}
 
 
 def main() -> None:

@@ -96,31 +96,22 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sovstack.cloud.plugins.module_utils.engine import ENGINE_ARGS, NotFound, connect
+from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
+    ENGINE_ARGS,
+    NotFound,
+    connect,
+    describe,
+)
 
 if TYPE_CHECKING:
     from docker import APIClient
 
 
-def describe(client: APIClient, info: dict[str, Any]) -> dict[str, Any]:
-    state = info.get("State") or {}
-    health = state.get("Health") or state.get("Healthcheck") or {}
+def with_digests(client: APIClient, info: dict[str, Any]) -> dict[str, Any]:
     digests: list[str] = []
     with contextlib.suppress(NotFound):
         digests = client.inspect_image(info["Image"]).get("RepoDigests") or []
-    return {
-        "name": info["Name"].lstrip("/"),
-        "id": info["Id"],
-        "status": state.get("Status"),
-        "running": bool(state.get("Running")),
-        "health": health.get("Status") or "none",
-        "image": (info.get("Config") or {}).get("Image"),
-        "image_id": info["Image"],
-        "image_digests": sorted(digests),
-        "started_at": state.get("StartedAt"),
-        "restart_count": int(info.get("RestartCount") or 0),
-        "labels": (info.get("Config") or {}).get("Labels") or {},
-    }
+    return {**describe(info), "image_digests": sorted(digests)}
 
 
 def main() -> None:
@@ -134,7 +125,7 @@ def main() -> None:
             found = []
     else:
         found = [client.inspect_container(c["Id"]) for c in client.containers(all=True)]
-    containers = sorted((describe(client, info) for info in found), key=lambda c: c["name"])
+    containers = sorted((with_digests(client, info) for info in found), key=lambda c: c["name"])
     module.exit_json(changed=False, exists=bool(containers), containers=containers)
 
 
