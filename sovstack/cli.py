@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import yaml
 from docker.errors import DockerException
 
 from sovstack import __version__, rig
@@ -35,11 +36,20 @@ def host_count(text: str) -> int:
     return value
 
 
-def extra_var(text: str) -> tuple[str, str]:
+def extra_var(text: str) -> dict[str, Any]:
+    """-e KEY=VALUE, or -e @FILE for a YAML file of variables."""
+    if text.startswith("@"):
+        try:
+            data = yaml.safe_load(Path(text[1:]).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise argparse.ArgumentTypeError(f"cannot read variables from {text[1:]}: {exc}") from None
+        if not isinstance(data, dict):
+            raise argparse.ArgumentTypeError(f"{text[1:]} does not hold a mapping of variables")
+        return data
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    return key, value
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE or @FILE")
+    return {key: value}
 
 
 def cmd_rig_up(args: argparse.Namespace) -> int:
@@ -78,7 +88,9 @@ def cmd_playbook(args: argparse.Namespace) -> int:
     from sovstack.runner import run_playbook
 
     inventory = Path(args.inventory) if args.inventory else rig.inventory_path(rig.DEFAULT_NAME)
-    extravars: dict[str, Any] = dict(args.extra_vars or [])
+    extravars: dict[str, Any] = {}
+    for group in args.extra_vars or []:
+        extravars.update(group)
     result = run_playbook(args.playbook, inventory, limit=args.limit, extravars=extravars)
     return 0 if result.rc == 0 else 1
 
@@ -112,7 +124,12 @@ def build_parser() -> Parser:
         "bootstrap", help="prepare hosts: packages, time, sysctl, /etc/hosts, service user, container engine"
     )
     bootstrap.set_defaults(func=cmd_playbook, playbook="bootstrap")
-    for sub in (bootstrap,):
+    prechecks = commands.add_parser(
+        "prechecks",
+        help="check the topology and every host, change nothing, report every problem by host",
+    )
+    prechecks.set_defaults(func=cmd_playbook, playbook="prechecks")
+    for sub in (bootstrap, prechecks):
         sub.add_argument("-i", "--inventory", help="inventory (default: the rig's)")
         sub.add_argument("-l", "--limit", help="only these hosts or groups (an Ansible pattern)")
         sub.add_argument(

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from sovstack.errors import SovstackError
 from sovstack.paths import collection_module, collection_root, collections_path, state_home
 
+MESSAGE_LINES = 60
 RECAP_KEYS = ("ok", "changed", "unreachable", "failures", "skipped", "rescued", "ignored")
 
 
@@ -79,9 +80,13 @@ class Progress:
     @staticmethod
     def _failure(data: dict[str, Any]) -> Failure:
         res = data.get("res") or {}
-        message = str(res.get("msg") or res.get("stderr") or res.get("censored") or "failed")
-        first = message.strip().splitlines()[0] if message.strip() else "failed"
-        return Failure(host=data.get("host", "?"), task=data.get("task", "?"), message=first[:300])
+        message = str(res.get("msg") or res.get("stderr") or res.get("censored") or "failed").strip()
+        lines = message.splitlines() or ["failed"]
+        # A report (prechecks) is kept whole up to a screen; other messages to their first lines.
+        kept = [line[:300] for line in lines[:MESSAGE_LINES]]
+        if len(lines) > MESSAGE_LINES:
+            kept.append(f"... ({len(lines) - MESSAGE_LINES} more lines in the log)")
+        return Failure(host=data.get("host", "?"), task=data.get("task", "?"), message="\n    ".join(kept))
 
 
 def playbook_path(name: str) -> Path:

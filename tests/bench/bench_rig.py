@@ -1,4 +1,4 @@
-"""Benchmark: wall time of `sovstack rig up` (cold and warm) and of bootstrap on 3 hosts.
+"""Benchmark: wall time of `sovstack rig up` (cold and warm), of bootstrap and of prechecks on 3 hosts.
 
 Not a test: it prints figures. Run as root with the venv's python:
     .venv/bin/python tests/bench/bench_rig.py [--engine docker|podman] [--keep-image]
@@ -32,7 +32,7 @@ def timed(label: str, *args: str) -> float:
         for part in line.split()
         if part.startswith("changed=")
     )
-    extra = f"  (changed={changed})" if "bootstrap" in args else ""
+    extra = f"  (changed={changed})" if {"bootstrap", "prechecks"} & set(args) else ""
     if "image: " in proc.stdout and "(cached)" in proc.stdout and "image build" in label:
         extra = "  (image was cached: another rig uses it)"
     print(f"{label:42} {elapsed:7.1f} s{extra}", flush=True)
@@ -58,6 +58,7 @@ def main() -> None:
         timed("rig up, warm: rig already up", *up)
         timed("bootstrap 3 hosts, first run", "bootstrap", "-i", str(inventory))
         timed("bootstrap 3 hosts, second run", "bootstrap", "-i", str(inventory))
+        timed("prechecks 3 hosts", "prechecks", "-i", str(inventory))
     finally:
         timed("rig down --keep-image", *down, "--keep-image")
         shutil.rmtree(os.environ["SOVSTACK_HOME"], ignore_errors=True)

@@ -8,7 +8,7 @@ import pytest
 from sovstack import cli
 from tests.conftest import sovstack
 
-SUBCOMMANDS = [[], ["rig"], ["rig", "up"], ["rig", "down"], ["rig", "status"], ["bootstrap"]]
+SUBCOMMANDS = [[], ["rig"], ["rig", "up"], ["rig", "down"], ["rig", "status"], ["bootstrap"], ["prechecks"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "sovstack")
@@ -30,7 +30,8 @@ def test_version():
         (["rig", "up", "--hosts", "0"], "argument --hosts: must be between 1 and 32, got 0"),
         (["rig", "up", "--hosts", "many"], "argument --hosts: 'many' is not a number"),
         (["rig", "up", "--engine", "lxc"], "argument --engine: invalid choice: 'lxc'"),
-        (["bootstrap", "-e", "novalue"], "argument -e/--extra-vars: 'novalue' is not KEY=VALUE"),
+        (["bootstrap", "-e", "novalue"], "argument -e/--extra-vars: 'novalue' is not KEY=VALUE or @FILE"),
+        (["prechecks", "-e", "@/nonexistent.yml"], "argument -e/--extra-vars: cannot read variables from"),
         (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
     ],
 )
@@ -84,5 +85,14 @@ def test_host_count_bounds():
 
 
 def test_extra_var_keeps_equals_in_value():
-    assert cli.extra_var("a=b=c") == ("a", "b=c")
-    assert cli.extra_var("flag=") == ("flag", "")
+    assert cli.extra_var("a=b=c") == {"a": "b=c"}
+    assert cli.extra_var("flag=") == {"flag": ""}
+
+
+def test_extra_vars_from_a_file(tmp_path):
+    path = tmp_path / "vars.yml"
+    path.write_text("ports: {keystone: {group: control, ports: [5000]}}\n")
+    assert cli.extra_var(f"@{path}") == {"ports": {"keystone": {"group": "control", "ports": [5000]}}}
+    path.write_text("- a\n")
+    with pytest.raises(argparse.ArgumentTypeError, match="does not hold a mapping"):
+        cli.extra_var(f"@{path}")

@@ -1,0 +1,63 @@
+"""`sovstack prechecks` on the docker rig: passes on a bootstrapped rig; a port taken, a stopped
+time sync and an unreachable registry are each caught, reported together grouped by host, and
+nothing is changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import sovstack
+from tests.integration.conftest import recap
+
+
+@pytest.fixture
+def rig(rigs, bootstrapped):
+    return rigs["docker"]
+
+
+def test_prechecks_pass_on_the_rig(rig):
+    proc = sovstack("prechecks", "-i", str(rig.inventory))
+    assert proc.returncode == 0, proc.stdout
+    hosts = recap(proc.stdout)
+    assert sorted(hosts) == sorted(rig.hosts)
+    assert all(counts["changed"] == 0 and counts["failures"] == 0 for counts in hosts.values())
+
+
+def test_every_problem_of_every_host_together(rig, tmp_path):
+    node1, node2 = rig.host("node1"), rig.host("node2")
+    ports = tmp_path / "ports.yml"
+    ports.write_text("prechecks_service_ports:\n  keystone: {group: control, ports: [35357]}\n")
+    node1.run_test("systemd-run --unit=sovstack-test-port python3 -m http.server 35357")
+    node2.run_test("systemctl stop chrony")
+    try:
+        proc = sovstack(
+            "prechecks", "-i", str(rig.inventory), "-e", f"@{ports}",
+            "-e", "sovstack_registry=10.77.10.99:5000", "-e", "sovstack_registry_insecure=true",
+        )  # fmt: skip
+        assert proc.returncode == 1
+        out = proc.stdout
+        registry = "      - the sovstack registry 10.77.10.99:5000 does not answer ("
+        report = out[out.index("prechecks found") :]
+        assert report.startswith("prechecks found 5 problem(s) on 3 host(s); nothing was changed:\n"), out
+        lines = report.splitlines()
+        node1_at, node2_at, node3_at = (lines.index(f"    {name}:") for name in ("node1", "node2", "node3"))
+        node1_lines = lines[node1_at + 1 : node2_at]
+        node2_lines = lines[node2_at + 1 : node3_at]
+        assert node1_lines[0] == (
+            "      - port 35357/tcp, needed by keystone, is taken by python3: "
+            "stop that service or move keystone"
+        )
+        assert node1_lines[1].startswith(registry)
+        assert node2_lines[0] == (
+            "      - time is not synchronized: chronyd does not answer "
+            "(systemctl start chrony, or run sovstack bootstrap)"
+        )
+        assert node2_lines[1].startswith(registry)
+        assert lines[node3_at + 1].startswith(registry)
+        assert all(counts["changed"] == 0 for counts in recap(out).values())
+        # nothing was changed: chrony is still stopped, the listener still runs
+        assert not node2.service("chrony").is_running
+        assert node1.socket("tcp://0.0.0.0:35357").is_listening
+    finally:
+        node1.run("systemctl stop sovstack-test-port")
+        node2.run_test("systemctl start chrony")
