@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import yaml
+
 from sovstack.errors import SovstackError
 from sovstack.paths import collection_module, collection_root, collections_path, state_home
 
@@ -96,23 +98,48 @@ def playbook_path(name: str) -> Path:
     return path
 
 
-def check_topologies(inventory: Path) -> None:
-    """Check every topology file of the inventory before anything runs; every problem at once."""
+def inventory_sources(inventory: Path) -> list[Path]:
+    """The YAML files of an inventory: the file itself, or a directory's files and its
+    group_vars and host_vars."""
+    if inventory.is_file():
+        return [inventory]
+    found = [*inventory.glob("*.yml"), *inventory.glob("*.yaml")]
+    for sub in ("group_vars", "host_vars"):
+        found += [p for p in (inventory / sub).rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()]
+    return sorted(found)
+
+
+def check_inventory(inventory: Path) -> None:
+    """Check every topology and every setting of the inventory before anything runs, and
+    report every problem at once."""
     topology = collection_module("topology")
-    files = (
-        [inventory] if inventory.is_file() else sorted([*inventory.glob("*.yml"), *inventory.glob("*.yaml")])
-    )
+    settings = collection_module("settings")
     problems: list[str] = []
-    for path in files:
-        head = path.read_text(errors="replace")
-        if "sovstack.cloud.topology" not in head:
+    sources: list[tuple[str, str, dict[str, Any]]] = []
+    for path in inventory_sources(inventory):
+        text = path.read_text(errors="replace")
+        is_vars = path.parent.name in ("group_vars", "host_vars") or path.parent.parent.name in (
+            "group_vars",
+            "host_vars",
+        )
+        if is_vars:
+            data = yaml.safe_load(text) or {}
+            if isinstance(data, dict):
+                sources.append((str(path), "", data))
+            continue
+        if "sovstack.cloud.topology" not in text:
             continue
         try:
-            topology.load(str(path), head)
+            parsed = topology.load(str(path), text)
         except topology.TopologyError as exc:
             problems += exc.problems
+            continue
+        sources.append((str(path), "vars.", parsed.vars))
+        for name, host in parsed.hosts.items():
+            sources.append((str(path), f"hosts.{name}.vars.", host.vars))
+    problems += settings.check_sources(sources, collection_root() / "roles")
     if problems:
-        raise SovstackError("invalid topology, nothing was run:\n  " + "\n  ".join(problems))
+        raise SovstackError("invalid inventory, nothing was run:\n  " + "\n  ".join(problems))
 
 
 def run_playbook(
@@ -128,7 +155,7 @@ def run_playbook(
 
     if not inventory.exists():
         raise SovstackError(f"inventory {inventory} does not exist: pass -i, or run `sovstack rig up`")
-    check_topologies(inventory)
+    check_inventory(inventory)
     playbook = playbook_path(name)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = state_home() / "runs" / f"{stamp}-{name}"

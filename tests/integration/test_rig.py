@@ -145,7 +145,7 @@ def test_broken_topology_stops_the_run_before_any_host(rigs, tmp_path):
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
-        "sovstack: error: invalid topology, nothing was run:",
+        "sovstack: error: invalid inventory, nothing was run:",
         f"  {broken}: hosts.node1.roles: unknown role 'storaeg' (did you mean 'storage'?); "
         "roles: control, network, compute, storage, k8s",
     ]

@@ -1,0 +1,57 @@
+"""The operator's settings checked as a whole before anything runs: every broken configuration
+of the corpus is rejected with its exact messages, naming the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sovstack.errors import SovstackError
+from sovstack.runner import check_inventory
+from tests.conftest import REPO
+
+BROKEN = sorted((REPO / "tests" / "data" / "settings" / "broken").glob("*.yml"))
+
+
+def expected(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    return [f"{path}: {line[len('# expect: ') :]}" for line in lines if line.startswith("# expect: ")]
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_broken_settings_are_rejected_with_their_messages(path):
+    with pytest.raises(SovstackError) as err:
+        check_inventory(path)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "invalid inventory, nothing was run:"
+    assert [line.strip() for line in lines[1:]] == expected(path)
+
+
+@pytest.mark.parametrize("name", ["aio", "halfrack"])
+def test_reference_inventories_pass(name):
+    check_inventory(REPO / "inventories" / name / "topology.yml")
+
+
+def test_group_vars_and_the_whole_inventory(tmp_path):
+    """A directory inventory: its group_vars are checked too, and contradictions across files."""
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "topology.yml").write_text(
+        (REPO / "inventories" / "aio" / "topology.yml").read_text() + "  sovstack_registry_insecure: true\n"
+    )
+    (tmp_path / "group_vars" / "all.yml").write_text(
+        "sovstack_registry: r:5000\nsovstack_registry_ca: PEM\nhost_sysctl_extar: {}\n"
+    )
+    with pytest.raises(SovstackError) as err:
+        check_inventory(tmp_path)
+    assert [line.strip() for line in str(err.value).splitlines()[1:]] == [
+        f"{tmp_path}/group_vars/all.yml: host_sysctl_extar: unknown setting "
+        "(did you mean 'host_sysctl_extra'?): remove it or fix its name",
+        f"{tmp_path}/topology.yml: vars.sovstack_registry_insecure: true contradicts sovstack_registry_ca "
+        "(a CA is for TLS): drop one of them",
+    ]
+
+
+def test_the_corpus_of_broken_inputs_is_large():
+    topologies = list((REPO / "tests" / "data" / "topologies" / "broken").glob("*.yml"))
+    assert len(topologies) + len(BROKEN) >= 25
