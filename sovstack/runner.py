@@ -98,6 +98,14 @@ def playbook_path(name: str) -> Path:
     return path
 
 
+class VarsLoader(yaml.SafeLoader):
+    """YAML of group_vars and host_vars; an ansible-vault value stays a (secret) string."""
+
+
+VarsLoader.add_constructor("!vault", lambda loader, node: "<vaulted>")
+VarsLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
 def inventory_sources(inventory: Path) -> list[Path]:
     """The YAML files of an inventory: the file itself, or a directory's files and its
     group_vars and host_vars."""
@@ -118,12 +126,12 @@ def check_inventory(inventory: Path) -> None:
     sources: list[tuple[str, str, dict[str, Any]]] = []
     for path in inventory_sources(inventory):
         text = path.read_text(errors="replace")
-        is_vars = path.parent.name in ("group_vars", "host_vars") or path.parent.parent.name in (
-            "group_vars",
-            "host_vars",
-        )
-        if is_vars:
-            data = yaml.safe_load(text) or {}
+        if path != inventory and path.relative_to(inventory).parts[0] in ("group_vars", "host_vars"):
+            try:
+                data = yaml.load(text, Loader=VarsLoader)  # noqa: S506 - a SafeLoader subclass
+            except yaml.YAMLError as exc:
+                problems.append(f"{path}: YAML: {getattr(exc, 'problem', None) or exc}")
+                continue
             if isinstance(data, dict):
                 sources.append((str(path), "", data))
             continue

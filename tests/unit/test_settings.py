@@ -55,3 +55,19 @@ def test_group_vars_and_the_whole_inventory(tmp_path):
 def test_the_corpus_of_broken_inputs_is_large():
     topologies = list((REPO / "tests" / "data" / "topologies" / "broken").glob("*.yml"))
     assert len(topologies) + len(BROKEN) >= 25
+
+
+def test_vaulted_and_broken_vars_files(tmp_path):
+    (tmp_path / "group_vars" / "control").mkdir(parents=True)
+    (tmp_path / "topology.yml").write_text((REPO / "inventories" / "aio" / "topology.yml").read_text())
+    (tmp_path / "group_vars" / "control" / "secrets.yml").write_text(
+        "sovstack_registry_ca: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6136\n"
+    )
+    (tmp_path / "group_vars" / "all.yml").write_text("container_engine: [docker\n")
+    with pytest.raises(SovstackError) as err:
+        check_inventory(tmp_path)
+    assert [line.strip() for line in str(err.value).splitlines()[1:]] == [
+        f"{tmp_path}/group_vars/all.yml: YAML: expected ',' or ']', but got '<stream end>'",
+        f"{tmp_path}/group_vars/control/secrets.yml: sovstack_registry_ca: "
+        "set, but sovstack_registry is not: name the registry",
+    ]
