@@ -518,6 +518,8 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
             )
     subnet = parse_subnet(subnet_text or (previous.subnet if previous else DEFAULT_SUBNET), hosts)
     ensure_tools(say)
+    # The machine's routes first, so that a clash is refused before an engine is installed or
+    # started; then, with the engine up, its networks too.
     check_clash(subnet, name, host_routes(), {})
     client = connect_engine(say, start=True)
     assert client is not None
