@@ -3,6 +3,7 @@ Podman: the engines that bootstrap installed on the rig hosts."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -199,6 +200,33 @@ def test_pull_from_the_registry_and_report_the_digest(rig):
     # the same image by its tag is the same container definition
     assert container(rig, name="dig", image=image, stop_timeout=1)["status"] == "SUCCESS"
     container(rig, name="dig", state="absent")
+
+
+def test_image_from_a_registry_with_tls_and_auth(rig):
+    """The second test registry (node1:5001) speaks TLS with a CA of its own and wants a login."""
+    image = f"{rig.hosts['node1']}:5001/test/busybox:auth"
+    node1 = rig.host("node1")
+    ca = node1.file("/etc/docker/registry/ca.crt").content_string
+    args = {"engine": rig.engine, "name": image}
+    certs = "/etc/docker/certs.d" if rig.engine == "docker" else "/etc/containers/certs.d"
+    try:
+        untrusted = run_module(rig, "sovstack.cloud.image", args)
+        assert untrusted["status"] == "FAILED!"
+        assert "x509" in untrusted["msg"] or "certificate" in untrusted["msg"], untrusted["msg"]
+        anonymous = run_module(rig, "sovstack.cloud.image", {**args, "ca_cert": ca})
+        assert anonymous["status"] == "FAILED!"
+        assert "unauthorized" in anonymous["msg"] or "no basic auth" in anonymous["msg"], anonymous["msg"]
+        assert node1.file(f"{certs}/{rig.hosts['node1']}:5001/ca.crt").content_string.strip() == ca.strip()
+        login = {"registry_username": "sovstack", "registry_password": "s3cret-test"}
+        pulled = run_module(rig, "sovstack.cloud.image", {**args, "ca_cert": ca, **login})
+        assert pulled["status"] == "CHANGED", pulled.get("msg")
+        assert pulled["digest"].startswith("sha256:")
+        assert "s3cret-test" not in json.dumps(pulled)
+        again = run_module(rig, "sovstack.cloud.image", {**args, "ca_cert": ca, **login})
+        assert again["status"] == "SUCCESS"
+    finally:
+        run_module(rig, "sovstack.cloud.image", {**args, "state": "absent"})
+        node1.run(f"rm -rf {certs}/{rig.hosts['node1']}:5001")
 
 
 def image_ids(rig) -> set[str]:
