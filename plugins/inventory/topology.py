@@ -48,9 +48,24 @@ vars:
   container_engine: docker
 """
 
+from typing import Any
+
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
+from ansible.template import trust_as_template
 from ansible_collections.sovstack.cloud.plugins.module_utils.topology import ROLES, TopologyError, load
+
+
+def _trusted(value: Any) -> Any:
+    """The topology is the operator's own file, trusted as any YAML inventory is: its strings
+    may be templates ("{{ ... }}"), and they leave ansible-inventory as plain strings."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {key: _trusted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_trusted(item) for item in value]
+    return value
 
 
 class InventoryModule(BaseInventoryPlugin):
@@ -70,10 +85,10 @@ class InventoryModule(BaseInventoryPlugin):
         for role in ROLES:
             self.inventory.add_group(role)
         for key, value in topology.vars.items():
-            self.inventory.set_variable("all", key, value)
+            self.inventory.set_variable("all", key, _trusted(value))
         for name in sorted(topology.hosts):
             self.inventory.add_host(name)
             for key, value in topology.hostvars(name).items():
-                self.inventory.set_variable(name, key, value)
+                self.inventory.set_variable(name, key, _trusted(value))
             for role in topology.hosts[name].roles:
                 self.inventory.add_host(name, group=role)
