@@ -25,16 +25,26 @@ def test_ansible_doc_renders_every_module_from_any_directory(module, tmp_path):
     assert "check_mode" in proc.stdout and "diff_mode" in proc.stdout
 
 
-def test_ansible_doc_renders_the_role_spec(tmp_path):
-    proc = run(str(BIN / "ansible-doc"), "-t", "role", "sovstack.cloud.host", cwd=tmp_path)
+@pytest.mark.parametrize(
+    ("role", "option"), [("host", "host_container_engine"), ("prechecks", "prechecks_min_free_gib")]
+)
+def test_ansible_doc_renders_every_role_spec(role, option, tmp_path):
+    proc = run(str(BIN / "ansible-doc"), "-t", "role", f"sovstack.cloud.{role}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "host_container_engine" in proc.stdout
+    assert option in proc.stdout
 
 
-def test_collection_playbook_runs_by_name_from_any_directory(tmp_path):
+def test_ansible_doc_renders_the_inventory_plugin(tmp_path):
+    proc = run(str(BIN / "ansible-doc"), "-t", "inventory", "sovstack.cloud.topology", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "sovstack.cloud.topology" in proc.stdout and "EXAMPLES" in proc.stdout
+
+
+@pytest.mark.parametrize("playbook", ["bootstrap", "prechecks"])
+def test_collection_playbook_runs_by_name_from_any_directory(playbook, tmp_path):
     proc = run(
         str(BIN / "ansible-playbook"),
-        "sovstack.cloud.bootstrap",
+        f"sovstack.cloud.{playbook}",
         "--syntax-check",
         "-i",
         "localhost,",
@@ -73,7 +83,17 @@ def test_galaxy_tarball_installs_offline(tmp_path):
     root = target / "ansible_collections" / "sovstack" / "cloud"
     manifest = json.loads((root / "MANIFEST.json").read_text())
     assert manifest["collection_info"]["name"] == "cloud"
-    for path in ("plugins/modules/sysctl.py", "roles/host/tasks/main.yml", "playbooks/bootstrap.yml"):
+    for path in (
+        "plugins/modules/sysctl.py",
+        "plugins/modules/container.py",
+        "plugins/inventory/topology.py",
+        "plugins/doc_fragments/engine.py",
+        "plugins/module_utils/topology.py",
+        "roles/host/tasks/main.yml",
+        "roles/prechecks/tasks/main.yml",
+        "playbooks/prechecks.yml",
+        "inventories/halfrack/topology.yml",
+    ):
         assert (root / path).is_file(), path
     for left_out in ("tests", "sovstack", "collections", ".ci"):
         assert not (root / left_out).exists(), left_out
