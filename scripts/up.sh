@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: bring up the local test rig and bootstrap its hosts.
+# The main job: bring up the local test rig, bootstrap its hosts and run the prechecks.
 # Usage: bash scripts/up.sh [rig up options, e.g. --hosts 5 --engine podman]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ sovstack rig up "$@" | tee "$out"
 inventory=$(sed -n 's/^inventory: //p' "$out")
 rm -f "$out"
 sovstack bootstrap -i "$inventory"
+sovstack prechecks -i "$inventory"
 echo
-echo "The rig is up and bootstrapped. Activate the environment with: . .venv/bin/activate"
+echo "The rig is up, bootstrapped and passes its prechecks. Activate the environment with: . .venv/bin/activate"
 echo "Then, for example: sovstack rig status; ansible -i $inventory all -m ping; sovstack rig down"
