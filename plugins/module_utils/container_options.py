@@ -241,11 +241,6 @@ def healthcheck_of(value: dict[str, Any] | None) -> dict[str, Any] | None:
 # -- the options --------------------------------------------------------------------------
 
 
-def _given(params: dict[str, Any], key: str) -> Any:
-    value = params.get(key)
-    return None if value is None else value
-
-
 def desired(params: dict[str, Any], image_info: dict[str, Any], engine: str = "docker") -> dict[str, Any]:
     """Every option the task gives, normalized; absent options are left out."""
     want: dict[str, Any] = {}
@@ -385,7 +380,9 @@ def current(info: dict[str, Any], image_info: dict[str, Any] | None, engine: str
     return have
 
 
-def _matches(key: str, want: Any, have: Any) -> bool:
+def _matches(key: str, want: Any, have_all: dict[str, Any]) -> bool:
+    """Whether the wanted value of key matches the container (have_all: current()'s result)."""
+    have = have_all[key]
     if key == "volumes":
         return sorted(want) == sorted(have)
     if key == "tmpfs":
@@ -402,12 +399,9 @@ def _matches(key: str, want: Any, have: Any) -> bool:
         # podman adds options of its own (label=disable and the like)
         return set(want) <= set(have)
     if key == "environment":
-        # have also holds the engine's own variables (HOME, ...), under engine_environment
-        engine_env = have.get("engine_environment", {})
-        task_env = {k: v for k, v in have.items() if k != "engine_environment"}
-        return all({**engine_env, **task_env}.get(k) == v for k, v in want.items()) and all(
-            k in want for k in task_env
-        )
+        # the task may name a variable the engine sets by itself (HOME, ...)
+        env = {**have_all["engine_environment"], **have}
+        return all(env.get(k) == v for k, v in want.items()) and all(k in want for k in have)
     if key == "healthcheck":
         return all(have and have.get(k) == v for k, v in want.items())
     if key == "devices":
@@ -434,10 +428,7 @@ def differences(want: dict[str, Any], have: dict[str, Any], recorded: dict[str, 
         through = _THROUGH.get(key, key)
         if through not in have:
             continue
-        have_value = have[through]
-        if through == "environment":
-            have_value = {**have_value, "engine_environment": have.get("engine_environment", {})}
-        if not _matches(through, want.get(through), have_value):
+        if not _matches(through, want.get(through), have):
             if through != key and recorded is not None and want.get(key) == recorded.get(key):
                 continue  # the capabilities differ through the other of cap_add and cap_drop
             names.add(key)
@@ -472,12 +463,6 @@ def check_contradictions(params: dict[str, Any]) -> None:
             "privileged and cap_drop contradict each other: a privileged container keeps every "
             "capability; drop privileged (name the capabilities in cap_add) or drop cap_drop"
         )
-    if (
-        params.get("network_mode")
-        and str(params["network_mode"]).startswith("container:")
-        and params.get("ports")
-    ):
-        raise OptionError("ports cannot be published with network_mode container:...")
 
 
 def create_request(

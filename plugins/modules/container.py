@@ -273,6 +273,10 @@ class Container:
 
     # -- engine calls ------------------------------------------------------------------
 
+    def stop_timeout(self) -> int:
+        """Seconds a stop or restart waits before SIGKILL: the task's, else the engine's 10."""
+        return self.params.get("stop_timeout") or 10
+
     def inspect(self) -> dict[str, Any] | None:
         try:
             return self.client.inspect_container(self.name)
@@ -364,7 +368,7 @@ class Container:
         path = os.path.join(UNIT_DIR, self.unit_name())
         link = os.path.join(UNIT_DIR, "multi-user.target.wants", self.unit_name())
         if enabled:
-            stop = self.params.get("stop_timeout") or 10
+            stop = self.stop_timeout()
             text = (
                 f"# Managed by sovstack.cloud.container: starts the podman container {self.name} at boot.\n"
                 f"[Unit]\nDescription=sovstack container {self.name}\nWants=network-online.target\n"
@@ -451,9 +455,7 @@ class Container:
                 self.diff["before"]["config_hash"] = self.read_hash(container_id)
                 self.diff["after"]["config_hash"] = config_hash
                 if info["State"]["Running"] and running:
-                    self.act(
-                        "restart", self.client.restart, container_id, timeout=params.get("stop_timeout") or 10
-                    )
+                    self.act("restart", self.client.restart, container_id, timeout=self.stop_timeout())
                     just_started = True
                 self.write_hash(container_id, config_hash)
         is_running = bool(info and info["State"]["Running"])
@@ -464,7 +466,7 @@ class Container:
                 self.actions.append("start")
             just_started = True
         if not running and is_running:
-            self.act("stop", self.client.stop, container_id, timeout=params.get("stop_timeout") or 10)
+            self.act("stop", self.client.stop, container_id, timeout=self.stop_timeout())
         self.ensure_unit(running)
         return changed_options, container_id, just_started
 
@@ -574,9 +576,7 @@ def main() -> None:
         else:
             differing, container_id, just_started = container.present(running=state != "stopped")
             if state == "restarted" and not just_started and "recreate" not in container.actions:
-                container.act(
-                    "restart", client.restart, container_id, timeout=module.params.get("stop_timeout") or 10
-                )
+                container.act("restart", client.restart, container_id, timeout=container.stop_timeout())
             if state == "healthy" and not module.check_mode:
                 container.wait_healthy(container_id)
     except EngineError as exc:
