@@ -428,14 +428,9 @@ def wait_for_ssh(hosts: list[RigHost], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     waiting = list(hosts)
     while waiting:
-        host = waiting[0]
-        try:
-            with socket.create_connection((host.address, 22), timeout=2) as sock:
-                if sock.recv(4).startswith(b"SSH-"):
-                    waiting.pop(0)
-                    continue
-        except OSError:
-            pass
+        if ssh_answers(waiting[0].address):
+            waiting.pop(0)
+            continue
         if time.monotonic() > deadline:
             names = ", ".join(h.name for h in waiting)
             raise SovstackError(
@@ -595,11 +590,12 @@ def status(name: str) -> tuple[RigState | None, list[HostStatus]]:
                 container_state = client.containers.get(host.container).status
             except docker.errors.NotFound:
                 container_state = "missing"
-        result.append(HostStatus(host.name, host.address, container_state, _ssh_answers(host.address)))
+        result.append(HostStatus(host.name, host.address, container_state, ssh_answers(host.address)))
     return state, result
 
 
-def _ssh_answers(address: str) -> bool:
+def ssh_answers(address: str) -> bool:
+    """Whether an sshd greets on the address."""
     try:
         with socket.create_connection((address, 22), timeout=2) as sock:
             return sock.recv(4).startswith(b"SSH-")

@@ -4,11 +4,11 @@ Podman: the engines that bootstrap installed on the rig hosts."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
 
+from sovstack.rig import RigHost, wait_for_ssh
 from tests.integration.conftest import PLAYBOOKS, run_module, run_playbooks
 
 ENGINES = ["docker", "podman"]
@@ -285,18 +285,6 @@ def test_volume_present_absent_and_in_use(rig):
     assert run_module(rig, "sovstack.cloud.volume", {**vol, "state": "absent"})["status"] == "SUCCESS"
 
 
-def wait_for_ssh(address: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((address, 22), timeout=2) as sock:
-                if sock.recv(4).startswith(b"SSH-"):
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{address} did not come back")
-
-
 def test_container_survives_a_host_reboot(rig, engine_client):
     args = {**BASE, "restart_policy": "unless-stopped"} if rig.engine == "docker" else BASE
     made = container(rig, name="boot", **args)
@@ -307,7 +295,7 @@ def test_container_survives_a_host_reboot(rig, engine_client):
         assert host.service("sovstack-container-boot.service").is_enabled
     # A reboot of the rig host: its container stops (systemd shuts down) and starts again.
     engine_client.containers.get(f"sovstack-{rig.name}-node1").restart(timeout=30)
-    wait_for_ssh(rig.hosts["node1"])
+    wait_for_ssh([RigHost("node1", rig.hosts["node1"], f"sovstack-{rig.name}-node1")])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         after = info(rig, "boot")
