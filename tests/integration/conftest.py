@@ -79,22 +79,24 @@ def rigs(sovstack_home: Path):
                 sovstack("rig", "down", "--name", name, "--keep-image")
 
 
-def run_bootstraps(rigs: dict[str, Rig]) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Bootstrap every rig at once, as separate `sovstack bootstrap` processes."""
+def run_at_once(commands: dict[str, list[str]]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Commands as separate processes at the same time; their results by key."""
     procs = {
-        engine: subprocess.Popen(
-            [str(BIN / "sovstack"), *rig.bootstrap_args()],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for engine, rig in rigs.items()
+        key: subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for key, argv in commands.items()
     }
     done = {}
-    for engine, proc in procs.items():
-        out, err = proc.communicate(timeout=1800)
-        done[engine] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    for key, proc in procs.items():
+        out, err = proc.communicate(timeout=1800)  # reads both pipes: no process blocks on a full one
+        done[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     return done
+
+
+def run_bootstraps(rigs: dict[str, Rig]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Bootstrap every rig at once, as separate `sovstack bootstrap` processes."""
+    return run_at_once(
+        {engine: [str(BIN / "sovstack"), *rig.bootstrap_args()] for engine, rig in rigs.items()}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -146,21 +148,12 @@ def run_module(rig: Rig, module: str, args: dict, *flags: str, host: str = "node
 
 def run_playbooks(rigs: dict[str, Rig], playbook: Path) -> dict[str, subprocess.CompletedProcess[str]]:
     """A playbook on every rig at once; the completed processes by engine."""
-    procs = {
-        engine: subprocess.Popen(
-            [str(BIN / "ansible-playbook"), "-i", str(rig.inventory), str(playbook)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for engine, rig in rigs.items()
-    }
-    return {
-        engine: subprocess.CompletedProcess(
-            p.args, p.wait(timeout=1800), p.stdout.read() if p.stdout else "", ""
-        )
-        for engine, p in procs.items()
-    }
+    return run_at_once(
+        {
+            engine: [str(BIN / "ansible-playbook"), "-i", str(rig.inventory), str(playbook)]
+            for engine, rig in rigs.items()
+        }
+    )
 
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
@@ -170,5 +163,5 @@ PLAYBOOKS = Path(__file__).parent / "playbooks"
 def engines_prepared(rigs, bootstrapped):
     """A registry on node1 of each rig with the test images in it."""
     for engine, proc in run_playbooks(rigs, PLAYBOOKS / "prepare_engines.yml").items():
-        assert proc.returncode == 0, f"{engine}:\n{proc.stdout}"
+        assert proc.returncode == 0, f"{engine}:\n{proc.stdout}\n{proc.stderr}"
     return rigs

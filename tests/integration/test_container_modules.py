@@ -39,7 +39,7 @@ def test_every_option_change_detected(engines_prepared):
     """Each option changed: reported by name with the right action; again: nothing; dropped: seen."""
     results = run_playbooks(engines_prepared, PLAYBOOKS / "container_options.yml")
     for engine, proc in results.items():
-        assert proc.returncode == 0, f"{engine}:\n{proc.stdout[-4000:]}"
+        assert proc.returncode == 0, f"{engine}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
         assert "failed=0" in proc.stdout
 
 
