@@ -41,3 +41,9 @@ def sovstack(*args: str, check: bool = False, cwd: Path | None = None) -> subpro
 @pytest.fixture(scope="session")
 def sovstack_home() -> Path:
     return HOME
+
+
+def expected_problems(path: Path) -> list[str]:
+    """The problems a corpus file expects, from its `# expect: ` lines, each prefixed by its path."""
+    lines = path.read_text().splitlines()
+    return [f"{path}: {line[len('# expect: ') :]}" for line in lines if line.startswith("# expect: ")]

@@ -10,11 +10,11 @@ the key, and says what to do.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.sovstack.cloud.plugins.module_utils.topology import did_you_mean
 
 # Settings every role shares, set once in the inventory (see docs/configuration.md).
 GLOBALS: dict[str, dict[str, Any]] = {
@@ -90,8 +90,7 @@ def check(path: str, prefix: str, variables: dict[str, Any], known: dict[str, di
             continue
         spec = known.get(key)
         if spec is None:
-            match = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f" (did you mean {match[0]!r}?)" if match else ""
+            hint = did_you_mean(str(key), list(known))
             problems.append(f"{path}: {prefix}{key}: unknown setting{hint}: remove it or fix its name")
             continue
         problem = _type_problem(variables[key], spec)

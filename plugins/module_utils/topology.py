@@ -136,7 +136,8 @@ class Topology:
         }
 
 
-def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or nothing."""
     match = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
@@ -154,7 +155,7 @@ class _Checker:
             if key not in allowed:
                 self.add(
                     f"{where}{key}" if where else str(key),
-                    f"unknown key{_did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)}",
+                    f"unknown key{did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)}",
                 )
 
     def address(self, key: str, value: Any) -> IPAddress | None:
@@ -190,7 +191,7 @@ def check(path: str, data: Any) -> Topology:
     if networks and management not in networks:
         c.add(
             "management_network",
-            f"network {management!r} is not defined{_did_you_mean(str(management), list(networks))}: "
+            f"network {management!r} is not defined{did_you_mean(str(management), list(networks))}: "
             "define it under networks, or name the management network",
         )
     hosts = _hosts(c, data.get("hosts"), networks, management)
@@ -293,7 +294,7 @@ def _hosts(c: _Checker, raw: Any, networks: dict[str, Network], management: str)
             if role not in ROLES:
                 c.add(
                     f"{key}.roles",
-                    f"unknown role {role!r}{_did_you_mean(str(role), ROLES)}; roles: {', '.join(ROLES)}",
+                    f"unknown role {role!r}{did_you_mean(str(role), ROLES)}; roles: {', '.join(ROLES)}",
                 )
         index = spec.get("index")
         if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 1):
@@ -310,7 +311,7 @@ def _hosts(c: _Checker, raw: Any, networks: dict[str, Network], management: str)
                 else f"{key}.addresses.{net_name}"
             )
             if net_name not in networks:
-                c.add(where, f"no network {net_name!r}{_did_you_mean(str(net_name), list(networks))}")
+                c.add(where, f"no network {net_name!r}{did_you_mean(str(net_name), list(networks))}")
                 continue
             address = c.address(where, value)
             if address is not None and _usable(c, where, address, networks[net_name]):

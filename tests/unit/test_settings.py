@@ -3,20 +3,13 @@ of the corpus is rejected with its exact messages, naming the file and the key."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sovstack.errors import SovstackError
 from sovstack.runner import check_inventory
-from tests.conftest import REPO
+from tests.conftest import REPO, expected_problems
 
 BROKEN = sorted((REPO / "tests" / "data" / "settings" / "broken").glob("*.yml"))
-
-
-def expected(path: Path) -> list[str]:
-    lines = path.read_text().splitlines()
-    return [f"{path}: {line[len('# expect: ') :]}" for line in lines if line.startswith("# expect: ")]
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
@@ -25,7 +18,7 @@ def test_broken_settings_are_rejected_with_their_messages(path):
         check_inventory(path)
     lines = str(err.value).splitlines()
     assert lines[0] == "invalid inventory, nothing was run:"
-    assert [line.strip() for line in lines[1:]] == expected(path)
+    assert [line.strip() for line in lines[1:]] == expected_problems(path)
 
 
 @pytest.mark.parametrize("name", ["aio", "halfrack"])

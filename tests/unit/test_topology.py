@@ -12,15 +12,10 @@ from pathlib import Path
 import pytest
 from ansible_collections.sovstack.cloud.plugins.module_utils import topology
 
-from tests.conftest import BIN, REPO
+from tests.conftest import BIN, REPO, expected_problems
 
 BROKEN = sorted((REPO / "tests" / "data" / "topologies" / "broken").glob("*.yml"))
 REFERENCE = [REPO / "inventories" / name / "topology.yml" for name in ("aio", "halfrack")]
-
-
-def expected(path: Path) -> list[str]:
-    lines = path.read_text().splitlines()
-    return [f"{path}: {line[len('# expect: ') :]}" for line in lines if line.startswith("# expect: ")]
 
 
 def test_the_corpus_is_large():
@@ -31,7 +26,7 @@ def test_the_corpus_is_large():
 def test_broken_topology_is_rejected_with_its_messages(path):
     with pytest.raises(topology.TopologyError) as err:
         topology.load(str(path))
-    assert err.value.problems == expected(path)
+    assert err.value.problems == expected_problems(path)
 
 
 @pytest.mark.parametrize("path", REFERENCE, ids=lambda p: p.parent.name)
@@ -90,7 +85,7 @@ def test_plugin_fails_the_run_naming_file_and_keys(name, tmp_path):
     proc = inventory(path, tmp_path, "--list")
     assert proc.returncode != 0
     text = " ".join(proc.stderr.split())
-    for line in expected(path):
+    for line in expected_problems(path):
         assert " ".join(line.split()) in text, proc.stderr
 
 
