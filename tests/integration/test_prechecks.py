@@ -61,3 +61,13 @@ def test_every_problem_of_every_host_together(rig, tmp_path):
     finally:
         node1.run("systemctl stop sovstack-test-port")
         node2.run_test("systemctl start chrony")
+
+
+def test_too_little_disk_is_caught(rig, tmp_path):
+    needs = tmp_path / "disk.yml"
+    needs.write_text("prechecks_min_free_gib: 1000000\n")
+    proc = sovstack("prechecks", "-i", str(rig.inventory), "-e", f"@{needs}")
+    assert proc.returncode == 1
+    report = proc.stdout[proc.stdout.index("prechecks found") :]
+    assert report.startswith("prechecks found 3 problem(s) on 3 host(s)"), proc.stdout
+    assert report.count("GiB free for container storage, 1000000 GiB needed: free some space") == 3
