@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tarfile
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -13,6 +18,9 @@ from docker.errors import DockerException
 
 from sovstack import __version__, rig
 from sovstack.errors import SovstackError
+from sovstack.images import DEFAULT_SUITE
+from sovstack.paths import state_home
+from sovstack.registry import LOCK_NAME, Archive, Lock, Registry, offline_lock, save_archive, subset_archive
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,6 +67,10 @@ def cmd_rig_up(args: argparse.Namespace) -> int:
         print(f"  {host.name:8} {host.address:15} container {host.container}")
     inventory = rig.inventory_path(state.name)
     print(f"inventory: {inventory}")
+    print(
+        f"registry: {state.hosts[0].address}:{rig.REGISTRY_PORT}"
+        " (plain HTTP, once `sovstack registry` runs it)"
+    )
     print(f"next: sovstack bootstrap -i {inventory}")
     return 0
 
@@ -95,6 +107,217 @@ def cmd_playbook(args: argparse.Namespace) -> int:
     return 0 if result.rc == 0 else 1
 
 
+def images_dir() -> Path:
+    return state_home() / "images"
+
+
+def lock_path(args: argparse.Namespace) -> Path:
+    return Path(args.lock) if args.lock else images_dir() / LOCK_NAME
+
+
+def registry_address(text: str) -> str:
+    if not re.match(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST or HOST:PORT")
+    return text
+
+
+def registry_of(args: argparse.Namespace) -> Registry:
+    """The registry named on the command line; its login from the environment (never an argument)."""
+    ca = Path(args.registry_ca) if args.registry_ca else None
+    if ca is not None and not ca.is_file():
+        raise SovstackError(f"--registry-ca {ca}: no such file")
+    return Registry(
+        args.registry,
+        insecure=args.insecure,
+        ca=ca,
+        username=os.environ.get("SOVSTACK_REGISTRY_USER") or None,
+        password=os.environ.get("SOVSTACK_REGISTRY_PASSWORD") or None,
+    )
+
+
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from sovstack import images
+
+    defs = images.load_definitions()
+    names = images.select(defs, args.only)
+    options = images.BuildOptions.make(args.suite, args.apt_source, rig.apt_mirror())
+    if args.push and not args.registry:
+        raise SovstackError("--push needs --registry HOST:PORT")
+    client = rig.connect_engine(say, start=True)
+    assert client is not None
+    started = time.monotonic()
+    builder = images.Builder(client, defs, options, say, workdir=images_dir(), jobs=args.jobs)
+    results = builder.build(names)
+    images.record_built(images_dir(), results)
+    if "registry" in names:
+        tag = builder.tag("registry")
+        images.registry_archive(images_dir(), tag, lambda path: save_archive(client, [tag], path, say))
+    built = [r for r in results if r.built]
+    print(
+        f"\n{len(built)} built, {len(results) - len(built)} up to date, in {time.monotonic() - started:.1f} s"
+    )
+    for result in results:
+        print(f"  {result.name:22} {result.tag}{'' if result.built else '  (up to date)'}")
+    if args.push:
+        return push(client, args, [r.name for r in results])
+    return 0
+
+
+def push(client: Any, args: argparse.Namespace, names: list[str] | None) -> int:
+    from sovstack import images
+
+    registry = registry_of(args)
+    registry.ping()
+    tags = images.built_tags(client, images_dir(), names)
+    lock_file = lock_path(args)
+    lock = Lock.load(lock_file) if lock_file.is_file() else Lock(args.registry, args.namespace, {})
+    if lock.registry != args.registry or lock.namespace != args.namespace:
+        lock = Lock(args.registry, args.namespace, {})  # pins of another registry do not carry over
+    todo = {}
+    for name, tag in tags.items():
+        entry = lock.images.get(name, {})
+        if (
+            entry.get("tag") == tag.rsplit(":", 1)[1]
+            and entry.get("id") == client.images.get(tag).id
+            and registry.manifest_digest(f"{args.namespace}/{name}", entry["digest"]) == entry["digest"]
+        ):
+            say(f"push {name}: up to date in {args.registry} ({entry['digest'][:19]}...)")
+        else:
+            todo[name] = tag
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="sovstack-push-", dir="/var/tmp") as tmp:
+            archive_path = Path(tmp) / "images.tar"
+            save_archive(client, list(todo.values()), archive_path, say)
+            with Archive(archive_path) as archive:
+                entries = archive.push(registry, args.namespace, say)
+        lock.images.update(entries)
+        lock.dump(lock_file)
+        for name, tag in todo.items():
+            images.write_sbom(client, name, tag, entries[name]["image"], lock_file.parent / "sbom")
+    print(f"lock: {lock_file} ({len(lock.images)} images pinned, {len(todo)} pushed now)")
+    print(f"SBOMs: {lock_file.parent / 'sbom'}")
+    return 0
+
+
+def cmd_images_push(args: argparse.Namespace) -> int:
+    if not args.registry:
+        raise SovstackError("images push needs --registry HOST:PORT")
+    client = rig.connect_engine(say, start=False)
+    if client is None:
+        raise SovstackError(
+            "no container engine answers here: the images are built on this machine's dockerd"
+        )
+    return push(client, args, args.only)
+
+
+def cmd_images_verify(args: argparse.Namespace) -> int:
+    lock_file = lock_path(args)
+    lock = Lock.load(lock_file)
+    if not (args.registry or lock.registry):
+        raise SovstackError(f"{lock_file} names no registry: give --registry HOST:PORT")
+    if not args.registry:
+        args.registry = lock.registry
+    registry = registry_of(args)
+    problems = lock.verify(registry)
+    if problems:
+        print(f"{lock_file} disagrees with registry {registry.address}:", file=sys.stderr)
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"{lock_file}: all {len(lock.images)} images are in {registry.address} with the pinned digests")
+    return 0
+
+
+def cmd_images_export(args: argparse.Namespace) -> int:
+    from sovstack import images
+
+    client = rig.connect_engine(say, start=False)
+    if client is None:
+        raise SovstackError(
+            "no container engine answers here: the images are built on this machine's dockerd"
+        )
+    tags = images.built_tags(client, images_dir(), args.only)
+    target = Path(args.file)
+    with tempfile.TemporaryDirectory(prefix="sovstack-export-", dir=target.parent) as tmp:
+        saved = Path(tmp) / "images.tar"
+        save_archive(client, list(tags.values()), saved, say)
+        with Archive(saved) as archive:
+            lock = offline_lock(archive, args.namespace)
+        sbom_dir = Path(tmp) / "sbom"
+        for name, tag in tags.items():
+            images.write_sbom(client, name, tag, lock.images[name]["image"], sbom_dir)
+        lock.dump(Path(tmp) / LOCK_NAME)
+        with tarfile.open(saved, "a:") as out:
+            out.add(Path(tmp) / LOCK_NAME, arcname=f"sovstack/{LOCK_NAME}")
+            out.add(sbom_dir, arcname="sovstack/sbom")
+        saved.replace(target)
+    print(
+        f"exported {len(tags)} images with their lock and SBOMs to {target}"
+        f" ({target.stat().st_size / 1e9:.2f} GB)"
+    )
+    return 0
+
+
+def cmd_images_import(args: argparse.Namespace) -> int:
+    from sovstack import images
+
+    source = Path(args.file)
+    lock_file = lock_path(args)
+    with Archive(source) as archive:
+        try:
+            shipped = yaml.safe_load(archive.read(f"sovstack/{LOCK_NAME}"))
+        except (KeyError, yaml.YAMLError):
+            raise SovstackError(
+                f"{source} has no sovstack/{LOCK_NAME}: make it with `sovstack images export`"
+            ) from None
+        expected = offline_lock(archive, shipped.get("namespace", "sovstack"))
+        for name, entry in shipped.get("images", {}).items():
+            if name not in expected.images or expected.images[name]["digest"] != entry.get("digest"):
+                raise SovstackError(
+                    f"{source}: image {name} does not match its lock entry {entry.get('digest')}:"
+                    " the file is damaged"
+                )
+        if "registry" in archive.images:
+            tag = archive.images["registry"].tag
+            path = images.registry_archive(
+                images_dir(), tag, lambda p: subset_archive(archive, ["registry"], p)
+            )
+            say(f"registry image: {path} (for the registry playbook)")
+        sbom_dir = lock_file.parent / "sbom"
+        sbom_dir.mkdir(parents=True, exist_ok=True)
+        for member in archive.tar.getmembers():
+            if member.isfile() and member.name.startswith("sovstack/sbom/"):
+                (sbom_dir / Path(member.name).name).write_bytes(archive.read(member.name))
+        if not args.registry:
+            print(f"{len(archive.images)} images checked in {source}; next: run the registry playbook, then")
+            print(f"  sovstack images import {source} --registry HOST:PORT")
+            return 0
+        namespace = expected.namespace
+        entries = archive.push(registry_of(args), namespace, say)
+    for name, entry in entries.items():
+        if entry["digest"] != expected.images[name]["digest"]:
+            raise SovstackError(
+                f"registry {args.registry} stored {name} as {entry['digest']}, not as exported"
+            )
+    Lock(args.registry, namespace, entries).dump(lock_file)
+    print(f"imported {len(entries)} images into {args.registry}; lock: {lock_file}")
+    return 0
+
+
+def image_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def job_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 16, got {value}")
+    return value
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="sovstack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"sovstack {__version__}")
@@ -129,11 +352,62 @@ def build_parser() -> Parser:
         help="check the topology and every host, change nothing, report every problem by host",
     )
     prechecks.set_defaults(func=cmd_playbook, playbook="prechecks")
-    for sub in (bootstrap, prechecks):
+    registry = commands.add_parser(
+        "registry", help="run the image registry on the first control host (playbook sovstack.cloud.registry)"
+    )
+    registry.set_defaults(func=cmd_playbook, playbook="registry")
+    for sub in (bootstrap, prechecks, registry):
         sub.add_argument("-i", "--inventory", help="inventory (default: the rig's)")
         sub.add_argument("-l", "--limit", help="only these hosts or groups (an Ansible pattern)")
         sub.add_argument(
             "-e", "--extra-vars", type=extra_var, action="append", metavar="KEY=VALUE", help="set a variable"
+        )
+    images_parser = commands.add_parser("images", help="the service images: build, push, export, import")
+    images_commands = images_parser.add_subparsers(dest="images_command", required=True, metavar="ACTION")
+    build = images_commands.add_parser("build", help="build the images that are missing or changed")
+    build.add_argument("--suite", help=f"Debian suite (default {DEFAULT_SUITE})")
+    build.add_argument(
+        "--apt-source",
+        action="append",
+        metavar="LINE",
+        help="an apt source line for the images, repeatable; replaces the default "
+        "(this machine's Debian mirror: SUITE, SUITE-updates, SUITE-security)",
+    )
+    build.add_argument("--jobs", type=job_count, default=2, help="images built at the same time (default 2)")
+    build.add_argument("--push", action="store_true", help="then push them to --registry and write the lock")
+    build.set_defaults(func=cmd_images_build)
+    push_parser = images_commands.add_parser(
+        "push", help="push the built images and pin them in the lock file"
+    )
+    push_parser.set_defaults(func=cmd_images_push)
+    verify = images_commands.add_parser("verify", help="check that the registry holds every pinned digest")
+    verify.set_defaults(func=cmd_images_verify)
+    export = images_commands.add_parser("export", help="write the built images, a lock and SBOMs to one file")
+    export.add_argument("file", metavar="FILE")
+    export.set_defaults(func=cmd_images_export)
+    import_parser = images_commands.add_parser(
+        "import", help="check an exported file, and push its images to --registry"
+    )
+    import_parser.add_argument("file", metavar="FILE")
+    import_parser.set_defaults(func=cmd_images_import)
+    for sub in (build, push_parser, export):
+        sub.add_argument(
+            "--only",
+            type=image_names,
+            metavar="NAMES",
+            help="these images (comma separated) and their parents",
+        )
+    for sub in (build, push_parser, verify, import_parser):
+        sub.add_argument("--registry", type=registry_address, help="the registry, HOST:PORT")
+        sub.add_argument("--insecure", action="store_true", help="the registry speaks plain HTTP")
+        sub.add_argument("--registry-ca", metavar="FILE", help="CA certificate (PEM) of the registry")
+    for sub in (build, push_parser, verify, import_parser):
+        sub.add_argument(
+            "--lock", metavar="FILE", help=f"the lock file (default $SOVSTACK_HOME/images/{LOCK_NAME})"
+        )
+    for sub in (build, push_parser, export, import_parser):
+        sub.add_argument(
+            "--namespace", default="sovstack", help="repository prefix in the registry (default sovstack)"
         )
     return parser
 

@@ -8,7 +8,22 @@ import pytest
 from sovstack import cli
 from tests.conftest import sovstack
 
-SUBCOMMANDS = [[], ["rig"], ["rig", "up"], ["rig", "down"], ["rig", "status"], ["bootstrap"], ["prechecks"]]
+SUBCOMMANDS = [
+    [],
+    ["rig"],
+    ["rig", "up"],
+    ["rig", "down"],
+    ["rig", "status"],
+    ["bootstrap"],
+    ["prechecks"],
+    ["registry"],
+    ["images"],
+    ["images", "build"],
+    ["images", "push"],
+    ["images", "verify"],
+    ["images", "export"],
+    ["images", "import"],
+]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "sovstack")
@@ -33,6 +48,11 @@ def test_version():
         (["bootstrap", "-e", "novalue"], "argument -e/--extra-vars: 'novalue' is not KEY=VALUE or @FILE"),
         (["prechecks", "-e", "@/nonexistent.yml"], "argument -e/--extra-vars: cannot read variables from"),
         (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
+        (["images", "build", "--jobs", "0"], "argument --jobs: must be between 1 and 16, got 0"),
+        (
+            ["images", "push", "--registry", "http://x:5000"],
+            "argument --registry: 'http://x:5000' is not HOST or",
+        ),
     ],
 )
 def test_bad_arguments_give_one_line(args, message, sovstack_home):

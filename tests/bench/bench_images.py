@@ -1,0 +1,95 @@
+"""Benchmark: the image pipeline on this machine's dockerd.
+
+  cold build   every image of images/images.yml from nothing: the family's images, the
+               debootstrap root and the apt caches removed first (--cold; otherwise the
+               first build starts from what is there)
+  no-change    the same build again: nothing to build
+  sizes        per image: its own layers (what it adds to its parent) and its full size;
+               the set's total on disk (every layer once)
+  export       the whole set written to one archive
+
+Not a test: it prints figures.   .venv/bin/python tests/bench/bench_images.py [--cold]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+
+from sovstack import images
+
+BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+
+
+def sovstack(home: Path, *args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    env = {**os.environ, "SOVSTACK_HOME": str(home)}
+    exe = str(BIN / "sovstack") if (BIN / "sovstack").exists() else "sovstack"
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, env=env, check=False)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"sovstack {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr}")
+    return seconds, proc.stdout
+
+
+def remove_family(client: docker.DockerClient) -> int:
+    removed = 0
+    for image in client.images.list():
+        if any(
+            tag.startswith(f"{images.REPO}/") and not tag.startswith("sovstack/rig-host")
+            for tag in image.tags
+        ):
+            for tag in image.tags:
+                client.images.remove(tag, force=True)
+            removed += 1
+    return removed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cold", action="store_true", help="remove the family's images and caches first")
+    args = parser.parse_args()
+    client = docker.from_env(version="auto", timeout=600)
+    home = Path(tempfile.mkdtemp(prefix="sovstack-bench-images-"))
+    try:
+        if args.cold:
+            print(f"removing {remove_family(client)} images of the family (cold start)")
+        cold, out = sovstack(home, "images", "build")
+        built = json.loads((home / "images" / "built.json").read_text())
+        print(out.strip().splitlines()[-len(built) - 2])
+        print(f"first build:     {cold:7.1f} s   ({'cold' if args.cold else 'from what was there'})")
+        again, out = sovstack(home, "images", "build")
+        print(f"no-change build: {again:7.1f} s   ({out.strip().splitlines()[-len(built) - 1].strip()})")
+        defs = images.load_definitions()
+        sizes = {name: int(client.images.get(tag).attrs["Size"]) for name, tag in built.items()}
+        print(f"\n{'image':22} {'own MB':>8} {'full MB':>8}  main package")
+        total = 0
+        for name in images.select(defs, None):
+            parent = defs[name].parent
+            own = sizes[name] - (sizes[parent] if parent else 0)
+            version = client.images.get(built[name]).labels.get("org.opencontainers.image.version", "")
+            print(
+                f"{name:22} {own / 1e6:8.0f} {sizes[name] / 1e6:8.0f}",
+                f" {images.main_package(defs, name)} {version}",
+            )
+            total += own  # every image is its parent plus its own layers
+        print(f"{'total on disk':22} {total / 1e6:8.0f}   (each layer once, {len(built)} images)")
+        archive = home / "set.tar"
+        seconds, _ = sovstack(home, "images", "export", str(archive))
+        print(f"\nexport of the set: {seconds:.1f} s, {archive.stat().st_size / 1e9:.2f} GB")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
