@@ -37,6 +37,7 @@ DEFAULT_NAME = "rig"
 DEFAULT_SUBNET = "10.77.0.0/24"
 ENGINES = ("docker", "podman")
 MAX_HOSTS = 32
+REGISTRY_PORT = 5000
 FIRST_HOST_OFFSET = 11  # node1 gets .11; .1 is the gateway, .2-.10 stay free for services
 RESERVED = {"podman's default network": ipaddress.ip_network("10.88.0.0/16")}
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
@@ -473,6 +474,10 @@ def topology_data(state: RigState, key: Path) -> dict[str, Any]:
             "ansible_python_interpreter": "/usr/bin/python3",
             "container_engine": state.engine,
             "sovstack_rig": state.name,
+            # The registry runs on node1 (playbook sovstack.cloud.registry), plain HTTP on the
+            # rig's own network.
+            "sovstack_registry": f"{first}:{REGISTRY_PORT}",
+            "sovstack_registry_insecure": True,
         },
     }
 

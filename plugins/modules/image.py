@@ -29,6 +29,12 @@ options:
     type: str
     choices: [missing, always]
     default: missing
+  archive:
+    description:
+      - Path on the host of an image archive (C(docker save) format) to load O(name) from,
+        instead of pulling it, when the engine lacks it. For images that cannot come from a
+        registry, such as the registry's own. O(name) must be a tag the archive holds.
+    type: path
   registry_username:
     description: User for the registry, when it requires one.
     type: str
@@ -65,6 +71,11 @@ EXAMPLES = r"""
     registry_username: sovstack
     registry_password: "{{ registry_password }}"
     ca_cert: "{{ lookup('file', 'registry-ca.pem') }}"
+
+- name: The registry's own image, from an archive copied to the host
+  sovstack.cloud.image:
+    name: sovstack/registry:3f2a9c0d1e2b4a5c
+    archive: /var/lib/sovstack/images/registry.tar
 
 - name: Free the disk of images no container uses
   sovstack.cloud.image:
@@ -154,6 +165,22 @@ def install_ca(module: AnsibleModule, registry: str) -> bool:
     return True
 
 
+def load_archive(module: AnsibleModule, client: Any, name: str, archive: str) -> dict[str, Any]:
+    """Load an archive into the engine; the image `name` it must hold."""
+    try:
+        with open(archive, "rb") as data:
+            for _ in client.load_image(data):
+                pass
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read the image archive {archive}: {exc}")
+    except APIError as exc:
+        module.fail_json(msg=f"loading {archive} failed: {exc}")
+    info = inspect_image(client, name)
+    if info is None:
+        module.fail_json(msg=f"the archive {archive} does not hold {name}")
+    return info
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -163,8 +190,10 @@ def main() -> None:
             registry_username=dict(type="str"),
             registry_password=dict(type="str", no_log=True),
             ca_cert=dict(type="str"),
+            archive=dict(type="path"),
             **ENGINE_ARGS,
         ),
+        mutually_exclusive=[("archive", "registry_username"), ("archive", "ca_cert")],
         required_if=[("state", "present", ["name"]), ("state", "absent", ["name"])],
         required_together=[("registry_username", "registry_password")],
         supports_check_mode=True,
@@ -209,7 +238,13 @@ def main() -> None:
             if not registry:
                 module.fail_json(msg=f"ca_cert needs a registry in the image name ({name} has none)")
             changed = install_ca(module, registry) or changed
-        if before is None or params["pull"] == "always":
+        if params.get("archive"):
+            if params["pull"] == "always":
+                module.fail_json(msg="pull=always and archive do not go together: an archive is loaded once")
+            if before is None and not module.check_mode:
+                after = load_archive(module, client, name, params["archive"])
+            changed = changed or before is None
+        elif before is None or params["pull"] == "always":
             if module.check_mode:
                 changed = changed or before is None
             else:

@@ -206,7 +206,7 @@ def test_image_from_a_registry_with_tls_and_auth(rig):
     """The second test registry (node1:5001) speaks TLS with a CA of its own and wants a login."""
     image = f"{rig.hosts['node1']}:5001/test/busybox:auth"
     node1 = rig.host("node1")
-    ca = node1.file("/etc/docker/registry/ca.crt").content_string
+    ca = node1.file("/root/registry-test/ca.crt").content_string
     args = {"engine": rig.engine, "name": image}
     certs = "/etc/docker/certs.d" if rig.engine == "docker" else "/etc/containers/certs.d"
     try:

@@ -26,7 +26,12 @@ def test_ansible_doc_renders_every_module_from_any_directory(module, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("role", "option"), [("host", "host_container_engine"), ("prechecks", "prechecks_min_free_gib")]
+    ("role", "option"),
+    [
+        ("host", "host_container_engine"),
+        ("prechecks", "prechecks_images_lock"),
+        ("registry", "registry_tls_certificate"),
+    ],
 )
 def test_ansible_doc_renders_every_role_spec(role, option, tmp_path):
     proc = run(str(BIN / "ansible-doc"), "-t", "role", f"sovstack.cloud.{role}", cwd=tmp_path)
@@ -40,7 +45,7 @@ def test_ansible_doc_renders_the_inventory_plugin(tmp_path):
     assert "sovstack.cloud.topology" in proc.stdout and "EXAMPLES" in proc.stdout
 
 
-@pytest.mark.parametrize("playbook", ["bootstrap", "prechecks"])
+@pytest.mark.parametrize("playbook", ["bootstrap", "prechecks", "registry"])
 def test_collection_playbook_runs_by_name_from_any_directory(playbook, tmp_path):
     proc = run(
         str(BIN / "ansible-playbook"),

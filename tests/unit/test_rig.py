@@ -75,6 +75,7 @@ def test_rig_topology_passes_the_topology_checks(hosts, controls, tmp_path):
     data = rig.topology_data(state, tmp_path / "key")
     parsed = topology.check("rig/topology.yml", data)
     assert parsed.vars["container_engine"] == "podman"
+    assert parsed.vars["sovstack_registry"] == "10.77.0.11:5000"
     assert parsed.groups()["control"] == [f"node{i}" for i in range(1, controls + 1)]
     assert parsed.groups()["compute"] == sorted(h.name for h in state.hosts)
     for host in state.hosts:  # the addresses the rig gave its containers
