@@ -100,11 +100,27 @@ def run_bootstraps(rigs: dict[str, Rig]) -> dict[str, subprocess.CompletedProces
 
 
 @pytest.fixture(scope="session")
-def bootstrapped(rigs):
-    results = run_bootstraps(rigs)
+def started(rigs) -> dict[str, subprocess.CompletedProcess[str]]:
+    """The slow starts, at the same time: every rig bootstrapped, and the images built."""
+    commands = {engine: [str(BIN / "sovstack"), *rig.bootstrap_args()] for engine, rig in rigs.items()}
+    commands["images"] = [str(BIN / "sovstack"), "images", "build"]
+    return run_at_once(commands)
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(started):
+    results = {engine: proc for engine, proc in started.items() if engine in RIGS}
     for engine, proc in results.items():
         assert proc.returncode == 0, f"{engine}:\n{proc.stdout}\n{proc.stderr}"
     return results
+
+
+@pytest.fixture(scope="session")
+def images_built(started) -> subprocess.CompletedProcess[str]:
+    """`sovstack images build` of the whole family (images/images.yml) on this machine's dockerd."""
+    proc = started["images"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
 
 
 def recap(stdout: str) -> dict[str, dict[str, int]]:
@@ -160,8 +176,8 @@ PLAYBOOKS = Path(__file__).parent / "playbooks"
 
 
 @pytest.fixture(scope="session")
-def engines_prepared(rigs, bootstrapped):
-    """A registry on node1 of each rig with the test images in it."""
+def engines_prepared(rigs, bootstrapped, images_built):
+    """Two registries on node1 of each rig (role sovstack.cloud.registry) with the test images in them."""
     for engine, proc in run_playbooks(rigs, PLAYBOOKS / "prepare_engines.yml").items():
         assert proc.returncode == 0, f"{engine}:\n{proc.stdout}\n{proc.stderr}"
     return rigs

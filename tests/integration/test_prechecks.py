@@ -11,8 +11,9 @@ from tests.integration.conftest import recap
 
 
 @pytest.fixture
-def rig(rigs, bootstrapped):
-    return rigs["docker"]
+def rig(engines_prepared):
+    """The docker rig, its registry (node1:5000, which the rig's inventory names) running."""
+    return engines_prepared["docker"]
 
 
 def test_prechecks_pass_on_the_rig(rig):

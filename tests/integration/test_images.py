@@ -1,0 +1,322 @@
+"""The image pipeline for real: the whole family built from Debian packages on this machine's
+dockerd, every service image run as its user, a set of them started until healthy; pushed to
+the sovstack registry on a rig host, pinned in the lock file, pulled by digest on docker and
+podman hosts; exported and imported into the other rig's registry with the same digests."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sovstack import images
+from sovstack.registry import Lock, Registry
+from tests.conftest import sovstack
+from tests.integration.conftest import PLAYBOOKS, run_module, run_playbooks
+
+DEFS = images.load_definitions()
+SERVICES = sorted(name for name, image in DEFS.items() if not image.abstract)
+
+# Services that start here from the image alone, or with a few lines of configuration mounted
+# at the image's config path, until their own healthcheck passes.
+KEYSTONE_CONF = """\
+[database]
+connection = sqlite:////var/lib/keystone/keystone.db
+[fernet_tokens]
+key_repository = /var/lib/keystone/fernet-keys
+[credential]
+key_repository = /var/lib/keystone/credential-keys
+"""
+STARTS: dict[str, dict] = {
+    "memcached": {},
+    "registry": {},
+    "rabbitmq": {},
+    "haproxy": {},
+    "openvswitch-db": {},
+    "ovn-nb-db": {},
+    "ovn-sb-db": {},
+    "mariadb": {
+        "command": ["sh", "-c", "mariadb-install-db --skip-test-db >/dev/null && exec mariadbd"],
+    },
+    "keystone": {
+        "files": {"keystone.conf": KEYSTONE_CONF},
+        "command": [
+            "sh",
+            "-c",
+            "keystone-manage db_sync && keystone-manage fernet_setup --keystone-user keystone "
+            "--keystone-group keystone && exec uwsgi --http-socket 127.0.0.1:5000 --plugin python3 "
+            "--wsgi-file /usr/bin/keystone-wsgi-public --master --processes 1 --threads 2",
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def built(images_built, sovstack_home: Path) -> dict[str, str]:
+    return json.loads((sovstack_home / "images" / "built.json").read_text())
+
+
+def test_every_image_is_built_with_its_labels(built, engine_client):
+    assert sorted(built) == sorted(DEFS)
+    for name, tag in built.items():
+        attrs = engine_client.images.get(tag).attrs
+        labels = attrs["Config"]["Labels"]
+        assert labels["sovstack.image.name"] == name
+        assert tag.endswith(":" + labels["sovstack.image.definition"])
+        assert labels["org.opencontainers.image.version"], name
+        assert labels["org.opencontainers.image.created"].endswith("Z"), name
+        assert attrs["Config"]["Entrypoint"] == images.ENTRYPOINT
+        assert attrs["Config"]["User"] == DEFS[name].user, name
+        assert not attrs["Config"].get("Volumes"), f"{name}: the build's mounts became volumes"
+        if not DEFS[name].abstract:
+            assert attrs["Config"]["Cmd"] == list(DEFS[name].command), name
+            assert attrs["Config"]["Healthcheck"]["Test"] == ["CMD", *DEFS[name].healthcheck], name
+            # podman takes the healthcheck from here when it is set
+            assert attrs["ContainerConfig"]["Healthcheck"] == attrs["Config"]["Healthcheck"], name
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_image_runs_its_version_as_its_user(built, engine_client, name):
+    """Through the image's entry point, as the image's user: who runs it, then its version."""
+    out = engine_client.containers.run(
+        built[name], ["sh", "-c", 'id -un; "$@"', "sh", *DEFS[name].version], remove=True, stderr=True
+    )
+    lines = out.decode().split("\n")
+    assert lines[0] == DEFS[name].user
+    label = engine_client.images.get(built[name]).labels["org.opencontainers.image.version"]
+    upstream = label.split(":")[-1].split("-")[0].split("+")[0]  # 2:22.0.2-0+deb12u6 -> 22.0.2
+    assert upstream in out.decode(), f"{name}: {label} not in {out.decode()!r}"
+
+
+@pytest.mark.parametrize("name", sorted(STARTS))
+def test_service_starts_and_passes_its_healthcheck(built, engine_client, tmp_path, name):
+    spec = STARTS[name]
+    volumes = {}
+    for filename, text in spec.get("files", {}).items():
+        path = tmp_path / filename
+        path.write_text(text)
+        path.chmod(0o644)
+        volumes[str(path)] = {"bind": f"{DEFS[name].config}/{filename}", "mode": "ro"}
+    healthcheck = {"test": ["CMD", *DEFS[name].healthcheck], "interval": 1_000_000_000, "retries": 3}
+    kwargs = {"command": spec["command"]} if "command" in spec else {}
+    container = engine_client.containers.run(
+        built[name],
+        detach=True,
+        volumes=volumes,
+        healthcheck=healthcheck,
+        name=f"sovstack-test-{name}",
+        **kwargs,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        status = "starting"
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.status != "running":
+                break
+            status = container.attrs["State"]["Health"]["Status"]
+            if status == "healthy":
+                break
+            time.sleep(1)
+        assert status == "healthy", (
+            f"{name}: {container.status} {status}\n{container.logs()[-2000:].decode()}"
+        )
+        uid = container.exec_run(["id", "-un"]).output.decode().strip()
+        assert uid == DEFS[name].user
+    finally:
+        container.remove(force=True)
+
+
+def test_second_build_rebuilds_nothing(built, engine_client):
+    ids = {name: engine_client.images.get(tag).id for name, tag in built.items()}
+    proc = sovstack("images", "build")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"0 built, {len(DEFS)} up to date" in proc.stdout
+    assert {name: engine_client.images.get(tag).id for name, tag in built.items()} == ids
+
+
+def test_build_names_an_unknown_image_and_builds_nothing(built):
+    proc = sovstack("images", "build", "--only", "keystone,kestone")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "sovstack: error: unknown image 'kestone' (did you mean 'keystone'?): see images/images.yml"
+    )
+
+
+def test_build_names_an_unreachable_apt_source(built):
+    source = "deb http://127.0.0.1:9/debian bookworm main"
+    proc = sovstack("images", "build", "--only", "memcached", "--apt-source", source)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"sovstack: error: apt source {source!r} is unreachable: ")
+    assert "building" not in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def pushed(engines_prepared, built, sovstack_home):
+    """The whole set pushed to the registry on node1 of the docker rig."""
+    rig = engines_prepared["docker"]
+    proc = sovstack("images", "push", "--registry", rig.registry, "--insecure")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return rig, Lock.load(sovstack_home / "images" / "images.lock.yml"), proc
+
+
+def test_lock_pins_every_image_as_the_registry_holds_it(pushed, built, sovstack_home):
+    rig, lock, _ = pushed
+    assert lock.registry == rig.registry
+    assert sorted(lock.images) == sorted(DEFS)
+    registry = Registry(rig.registry, insecure=True)
+    for name, entry in lock.images.items():
+        assert entry["image"] == f"{rig.registry}/sovstack/{name}@{entry['digest']}"
+        assert registry.manifest_digest(f"sovstack/{name}", entry["tag"]) == entry["digest"]
+        assert built[name].endswith(":" + entry["tag"])
+    verify = sovstack("images", "verify", "--insecure")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_sbom_lists_every_package_with_its_version(pushed, built, engine_client, sovstack_home):
+    _, lock, _ = pushed
+    sbom = json.loads((sovstack_home / "images" / "sbom" / "keystone.spdx.json").read_text())
+    assert sbom["spdxVersion"] == "SPDX-2.3"
+    versions = {p["name"]: p["versionInfo"] for p in sbom["packages"]}
+    label = engine_client.images.get(built["keystone"]).labels["org.opencontainers.image.version"]
+    assert versions["keystone"] == label
+    dpkg = engine_client.containers.run(
+        built["keystone"], ["dpkg-query", "-W", "-f", "${Package} ${Version}\n"], remove=True
+    )
+    assert dict(line.split(" ", 1) for line in dpkg.decode().splitlines()) == versions
+    assert lock.images["keystone"]["version"] == label
+
+
+def test_second_push_sends_nothing(pushed, sovstack_home):
+    rig, lock, _ = pushed
+    proc = sovstack(
+        "images", "push", "--registry", rig.registry, "--insecure", "--only", "keystone,memcached"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    digest = lock.images["keystone"]["digest"]
+    assert f"push keystone: up to date in {rig.registry} ({digest[:19]}...)" in proc.stdout
+    assert "saved" not in proc.stdout
+    assert Lock.load(sovstack_home / "images" / "images.lock.yml") == lock
+
+
+def test_verify_names_the_image_whose_digest_the_registry_lacks(pushed, sovstack_home, tmp_path):
+    lock = Lock.load(sovstack_home / "images" / "images.lock.yml")
+    wrong = "sha256:" + "0" * 64
+    lock.images["keystone"]["digest"] = wrong
+    path = tmp_path / "images.lock.yml"
+    lock.dump(path)
+    proc = sovstack("images", "verify", "--insecure", "--lock", str(path))
+    assert proc.returncode == 1
+    assert f"  keystone: {wrong} is not in {lock.registry}/sovstack/keystone" in proc.stderr
+
+
+def pull_and_run(rig, entry: dict[str, str]) -> None:
+    """A rig host pulls memcached by its pinned digest and runs it until healthy."""
+    engine = {"engine": rig.engine}
+    result = run_module(rig, "sovstack.cloud.image", {"name": entry["image"], **engine}, host="node2")
+    assert result["status"] == "CHANGED", result
+    assert result["digest"] == entry["digest"]
+    container = {"name": "pinned_memcached", "image": entry["image"], "network_mode": "host", **engine}
+    result = run_module(rig, "sovstack.cloud.container", {**container, "state": "healthy"}, host="node2")
+    assert result["status"] == "CHANGED", result
+    gone = run_module(rig, "sovstack.cloud.container", {**container, "state": "absent"}, host="node2")
+    assert gone["status"] == "CHANGED", gone
+    gone = run_module(
+        rig, "sovstack.cloud.image", {"name": entry["image"], "state": "absent", **engine}, host="node2"
+    )
+    assert gone["status"] == "CHANGED", gone
+
+
+def test_docker_host_pulls_by_the_pinned_digest(pushed):
+    rig, lock, _ = pushed
+    pull_and_run(rig, lock.images["memcached"])
+
+
+def test_export_and_import_carry_the_set_with_the_same_digests(pushed, engines_prepared, tmp_path):
+    """Export from this machine, import into the podman rig's registry (a site of its own):
+    the digests are the same, and a podman host pulls by them."""
+    _, lock, _ = pushed
+    target = tmp_path / "cloud.tar"
+    proc = sovstack("images", "export", str(target))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    podman_rig = engines_prepared["podman"]
+    imported_lock = tmp_path / "site" / "images.lock.yml"
+    args = ["images", "import", str(target), "--registry", podman_rig.registry, "--insecure"]
+    proc = sovstack(*args, "--lock", str(imported_lock))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    site = Lock.load(imported_lock)
+    assert site.registry == podman_rig.registry
+    assert {n: e["digest"] for n, e in site.images.items()} == {
+        n: e["digest"] for n, e in lock.images.items()
+    }
+    assert (imported_lock.parent / "sbom" / "nova-compute.spdx.json").is_file()
+    pull_and_run(podman_rig, site.images["memcached"])
+
+
+def test_import_refuses_a_damaged_export(pushed, tmp_path):
+    """An export whose lock does not match its images stops before anything is pushed."""
+    source = tmp_path / "small.tar"
+    proc = sovstack("images", "export", str(source), "--only", "memcached")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    damaged = tmp_path / "damaged.tar"
+    with tarfile.open(source) as old, tarfile.open(damaged, "w") as new:
+        for member in old.getmembers():
+            data = old.extractfile(member) if member.isfile() else None
+            if member.name == "sovstack/images.lock.yml":
+                text = yaml.safe_load(data.read())
+                text["images"]["memcached"]["digest"] = "sha256:" + "1" * 64
+                raw = yaml.safe_dump(text).encode()
+                member.size = len(raw)
+                data = io.BytesIO(raw)
+            new.addfile(member, data)
+    proc = sovstack("images", "import", str(damaged), "--registry", pushed[0].registry, "--insecure")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"sovstack: error: {damaged}: image memcached does not match its lock entry sha256:{'1' * 64}: "
+        "the file is damaged"
+    )
+
+
+def test_registry_role_second_run_changes_nothing(engines_prepared):
+    """prepare_engines ran the registry role twice on node1 (plain, and TLS with a login)."""
+    for engine, proc in run_playbooks(engines_prepared, PLAYBOOKS / "registries.yml").items():
+        assert proc.returncode == 0, f"{engine}:\n{proc.stdout}\n{proc.stderr}"
+        assert re.search(r"\nnode1\s+: ok=\d+\s+changed=0\s", proc.stdout), proc.stdout
+
+
+def test_push_names_an_unreachable_registry(built):
+    proc = sovstack("images", "push", "--registry", "127.0.0.1:9", "--insecure", "--only", "memcached")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("sovstack: error: registry 127.0.0.1:9 is unreachable: ")
+
+
+def test_prechecks_pass_with_the_lock_and_name_missing_or_wrong_entries(pushed, sovstack_home, tmp_path):
+    rig, _, _ = pushed
+    lock_file = sovstack_home / "images" / "images.lock.yml"
+    registry = ["-e", f"sovstack_registry={rig.registry}", "-e", "sovstack_registry_insecure=true"]
+    proc = sovstack(
+        "prechecks", "-i", str(rig.inventory), *registry, "-e", f"sovstack_images_lock={lock_file}"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    broken = Lock.load(lock_file)
+    del broken.images["keystone"]
+    wrong = "sha256:" + "2" * 64
+    broken.images["memcached"]["digest"] = wrong
+    path = tmp_path / "images.lock.yml"
+    broken.dump(path)
+    proc = sovstack("prechecks", "-i", str(rig.inventory), *registry, "-e", f"sovstack_images_lock={path}")
+    assert proc.returncode == 1, proc.stdout
+    assert (
+        f"image keystone: no entry in the image lock {path}: build and push it "
+        "(sovstack images build --only keystone --push)" in proc.stdout
+    )
+    assert (
+        f"image memcached: {wrong} (image lock {path}) is not in the registry {rig.registry} (" in proc.stdout
+    )
