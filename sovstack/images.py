@@ -494,7 +494,7 @@ class Builder:
         log = self.workdir / "logs" / "apt-update.log"
         self.run_container(
             rootfs, "apt-get update", {str(lists): "/var/lib/apt/lists"}, log, "apt-get update"
-        )
+        ).remove()
 
     def run_container(
         self,

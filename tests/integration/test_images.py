@@ -64,6 +64,7 @@ def built(images_built, sovstack_home: Path) -> dict[str, str]:
 
 def test_every_image_is_built_with_its_labels(built, engine_client):
     assert sorted(built) == sorted(DEFS)
+    assert engine_client.containers.list(all=True, filters={"label": "sovstack.image.build"}) == []
     for name, tag in built.items():
         attrs = engine_client.images.get(tag).attrs
         labels = attrs["Config"]["Labels"]
