@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,14 +27,15 @@ import docker
 
 from sovstack import images
 
-BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+BIN = Path(sys.executable).parent  # the venv that runs this script has the sovstack command
 
 
 def sovstack(home: Path, *args: str) -> tuple[float, str]:
     started = time.monotonic()
     env = {**os.environ, "SOVSTACK_HOME": str(home)}
-    exe = str(BIN / "sovstack") if (BIN / "sovstack").exists() else "sovstack"
-    proc = subprocess.run([exe, *args], capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [str(BIN / "sovstack"), *args], capture_output=True, text=True, env=env, check=False
+    )
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"sovstack {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr}")
