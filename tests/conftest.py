@@ -25,11 +25,18 @@ os.environ["SOVSTACK_HOME"] = str(HOME)
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-def sovstack(*args: str, check: bool = False, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed `sovstack` command, as an operator would."""
+def sovstack(
+    *args: str, check: bool = False, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `sovstack` command, as an operator would (`env`: added to the environment)."""
     exe = shutil.which("sovstack", path=str(BIN)) or "sovstack"
     proc = subprocess.run(
-        [exe, *args], capture_output=True, text=True, cwd=cwd or tempfile.gettempdir(), check=False
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or tempfile.gettempdir(),
+        env={**os.environ, **(env or {})},
+        check=False,
     )
     if check and proc.returncode != 0:
         raise AssertionError(

@@ -206,6 +206,39 @@ def test_second_push_sends_nothing(pushed, sovstack_home):
     assert Lock.load(sovstack_home / "images" / "images.lock.yml") == lock
 
 
+def test_push_over_tls_with_a_login(pushed, tmp_path):
+    """node1:5001 is the registry role with TLS (a CA of its own) and an htpasswd login."""
+    rig, lock, _ = pushed
+    ca = tmp_path / "ca.crt"
+    ca.write_text(rig.host("node1").file("/root/registry-test/ca.crt").content_string)
+    address = f"{rig.hosts['node1']}:5001"
+    target = tmp_path / "tls" / "images.lock.yml"
+    args = ["images", "push", "--registry", address, "--only", "memcached", "--lock", str(target)]
+    login = {"SOVSTACK_REGISTRY_USER": "sovstack", "SOVSTACK_REGISTRY_PASSWORD": "s3cret-test"}
+
+    proc = sovstack(*args, env=login)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"sovstack: error: registry {address}: TLS failed (")
+    assert proc.stderr.strip().endswith("give its CA with --registry-ca")
+    proc = sovstack(
+        *args, "--registry-ca", str(ca), env={"SOVSTACK_REGISTRY_USER": "", "SOVSTACK_REGISTRY_PASSWORD": ""}
+    )
+    assert proc.stderr.strip() == (
+        f"sovstack: error: registry {address} wants a login:"
+        " set SOVSTACK_REGISTRY_USER and SOVSTACK_REGISTRY_PASSWORD"
+    )
+    proc = sovstack(*args, "--registry-ca", str(ca), env={**login, "SOVSTACK_REGISTRY_PASSWORD": "wrong"})
+    assert proc.stderr.strip() == f"sovstack: error: registry {address} refused the login"
+
+    proc = sovstack(*args, "--registry-ca", str(ca), env=login)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "s3cret-test" not in proc.stdout + proc.stderr
+    # the same image has the same digest in every registry
+    assert Lock.load(target).images["memcached"]["digest"] == lock.images["memcached"]["digest"]
+    verify = sovstack("images", "verify", "--lock", str(target), "--registry-ca", str(ca), env=login)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
 def test_verify_names_the_image_whose_digest_the_registry_lacks(pushed, sovstack_home, tmp_path):
     lock = Lock.load(sovstack_home / "images" / "images.lock.yml")
     wrong = "sha256:" + "0" * 64
