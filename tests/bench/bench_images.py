@@ -68,7 +68,7 @@ def main() -> None:
             print(f"removing {remove_family(client)} images of the family (cold start)")
         cold, out = sovstack(home, "images", "build")
         built = json.loads((home / "images" / "built.json").read_text())
-        print(out.strip().splitlines()[-len(built) - 2])
+        print(out.strip().splitlines()[-len(built) - 1])
         print(f"first build:     {cold:7.1f} s   ({'cold' if args.cold else 'from what was there'})")
         again, out = sovstack(home, "images", "build")
         print(f"no-change build: {again:7.1f} s   ({out.strip().splitlines()[-len(built) - 1].strip()})")
