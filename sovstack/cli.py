@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import sys
@@ -146,12 +147,17 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     client = rig.connect_engine(say, start=True)
     assert client is not None
     started = time.monotonic()
-    builder = images.Builder(client, defs, options, say, workdir=images_dir(), jobs=args.jobs)
+    builder = images.Builder(
+        client, defs, options, say, workdir=images_dir(), jobs=args.jobs, rebuild=args.rebuild
+    )
     results = builder.build(names)
     images.record_built(images_dir(), results)
     if "registry" in names:
         tag = builder.tag("registry")
-        images.registry_archive(images_dir(), tag, lambda path: save_archive(client, [tag], path, say))
+        image_id = client.images.get(tag).id
+        images.registry_archive(
+            images_dir(), tag, image_id, lambda path: save_archive(client, [tag], path, say)
+        )
     built = [r for r in results if r.built]
     print(
         f"\n{len(built)} built, {len(results) - len(built)} up to date, in {time.monotonic() - started:.1f} s"
@@ -278,9 +284,13 @@ def cmd_images_import(args: argparse.Namespace) -> int:
                     " the file is damaged"
                 )
         if "registry" in archive.images:
-            tag = archive.images["registry"].tag
+            registry_image = archive.images["registry"]
+            image_id = "sha256:" + hashlib.sha256(registry_image.config).hexdigest()
             path = images.registry_archive(
-                images_dir(), tag, lambda p: subset_archive(archive, ["registry"], p)
+                images_dir(),
+                registry_image.tag,
+                image_id,
+                lambda p: subset_archive(archive, ["registry"], p),
             )
             say(f"registry image: {path} (for the registry playbook)")
         sbom_dir = lock_file.parent / "sbom"
@@ -374,6 +384,12 @@ def build_parser() -> Parser:
         "(this machine's Debian mirror: SUITE, SUITE-updates, SUITE-security)",
     )
     build.add_argument("--jobs", type=job_count, default=2, help="images built at the same time (default 2)")
+    build.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build the selected images again even when they are up to date, from a fresh "
+        "debootstrap: takes in the package updates of the mirror",
+    )
     build.add_argument("--push", action="store_true", help="then push them to --registry and write the lock")
     build.set_defaults(func=cmd_images_build)
     push_parser = images_commands.add_parser(

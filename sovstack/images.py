@@ -347,6 +347,7 @@ sed -i -e 's/^#\?LAST_SYSTEM_UID=.*/LAST_SYSTEM_UID=64999/' \
     /etc/adduser.conf
 sed -i -e 's/^#\?SYS_UID_MAX.*/SYS_UID_MAX 64999/' -e 's/^#\?SYS_GID_MAX.*/SYS_GID_MAX 64999/' /etc/login.defs
 rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/*
+apt-get -y -q upgrade
 """
 
 
@@ -368,8 +369,10 @@ class Builder:
         say: Say,
         workdir: Path | None = None,
         jobs: int = 2,
+        rebuild: bool = False,
     ) -> None:
         self.client = client
+        self.rebuild = rebuild  # build again even what is present: takes in the mirror's updates
         self.defs = defs
         self.options = options
         self.say = say
@@ -383,9 +386,14 @@ class Builder:
         return tag_of(name, self.hashes[name])
 
     def present(self, name: str) -> bool:
+        """The image of the current definition is in the engine, built on the parent image
+        now tagged (a parent built again, by --rebuild, makes its children stale)."""
+        if self.rebuild:
+            return False
         try:
-            self.client.images.get(self.tag(name))
-            return True
+            image = self.client.images.get(self.tag(name))
+            parent = self.defs[name].parent
+            return parent is None or image.attrs.get("Parent") == self.client.images.get(self.tag(parent)).id
         except docker.errors.ImageNotFound:
             return False
 
@@ -393,8 +401,8 @@ class Builder:
         """Build what is missing of `names` (in build order), parents first, `jobs` at a time."""
         results: dict[str, Built] = {}
         todo = []
-        for name in names:
-            if self.present(name):
+        for name in names:  # parents come first
+            if self.defs[name].parent not in todo and self.present(name):
                 results[name] = Built(name, self.tag(name), built=False)
             else:
                 todo.append(name)
@@ -441,7 +449,8 @@ class Builder:
         tag = f"{REPO}/debootstrap:{hashlib.sha256(record.encode()).hexdigest()[:16]}"
         try:
             self.client.images.get(tag)
-            return tag
+            if not self.rebuild:
+                return tag
         except docker.errors.ImageNotFound:
             pass
         if not shutil.which("debootstrap"):
@@ -753,13 +762,15 @@ def write_sbom(client: docker.DockerClient, name: str, tag: str, ref: str, direc
     return path
 
 
-def registry_archive(workdir: Path, tag: str, write: Callable[[Path], None]) -> Path:
+def registry_archive(workdir: Path, tag: str, image_id: str, write: Callable[[Path], None]) -> Path:
     """registry.tar: the registry image alone, which the registry playbook loads on its host
     (the registry cannot come from itself). Written by `write` only when it holds another
-    image than `tag`, so the playbook copies it again only after the image changed."""
+    image than `tag` with `image_id`, so the playbook copies it again only after the image
+    changed (a rebuild keeps the tag and changes the id)."""
     path = workdir / "registry.tar"
     stamp = workdir / "registry.tar.tag"
-    if not (path.is_file() and stamp.is_file() and stamp.read_text().strip() == tag):
+    identity = f"{tag} {image_id}"
+    if not (path.is_file() and stamp.is_file() and stamp.read_text().strip() == identity):
         write(path)
-        stamp.write_text(tag + "\n")
+        stamp.write_text(identity + "\n")
     return path

@@ -32,7 +32,8 @@ options:
   archive:
     description:
       - Path on the host of an image archive (C(docker save) format) to load O(name) from,
-        instead of pulling it, when the engine lacks it. For images that cannot come from a
+        instead of pulling it, when the engine lacks it or holds another build under that
+        name (its id differs from the archive's). For images that cannot come from a
         registry, such as the registry's own. O(name) must be a tag the archive holds.
     type: path
   registry_username:
@@ -110,7 +111,9 @@ removed:
   elements: str
 """
 
+import json
 import os
+import tarfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -163,6 +166,22 @@ def install_ca(module: AnsibleModule, registry: str) -> bool:
             handle.write(text)
         os.chmod(path, 0o644)
     return True
+
+
+def archive_image_id(module: AnsibleModule, archive: str, name: str) -> str:
+    """The id of the image `name` in an archive (its manifest.json), without loading it."""
+    try:
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("manifest.json")
+            manifest = json.load(member) if member else []
+    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
+        module.fail_json(msg=f"cannot read the image archive {archive}: {exc}")
+    for entry in manifest:
+        if name in (entry.get("RepoTags") or []):
+            config = entry["Config"]  # "<hex>.json" (docker) or "blobs/sha256/<hex>"
+            return "sha256:" + config.rsplit("/", 1)[-1].removesuffix(".json")
+    module.fail_json(msg=f"the archive {archive} does not hold {name}")
+    raise AssertionError  # fail_json exits
 
 
 def load_archive(module: AnsibleModule, client: Any, name: str, archive: str) -> dict[str, Any]:
@@ -241,9 +260,11 @@ def main() -> None:
         if params.get("archive"):
             if params["pull"] == "always":
                 module.fail_json(msg="pull=always and archive do not go together: an archive is loaded once")
-            if before is None and not module.check_mode:
+            # Loaded when the host lacks the image or holds another build under the same name.
+            stale = before is None or before["Id"] != archive_image_id(module, params["archive"], name)
+            if stale and not module.check_mode:
                 after = load_archive(module, client, name, params["archive"])
-            changed = changed or before is None
+            changed = changed or stale
         elif before is None or params["pull"] == "always":
             if module.check_mode:
                 changed = changed or before is None

@@ -354,3 +354,23 @@ def test_prechecks_pass_with_the_lock_and_name_missing_or_wrong_entries(pushed, 
     assert (
         f"image memcached: {wrong} (image lock {path}) is not in the registry {rig.registry} (" in proc.stdout
     )
+
+
+def test_rebuild_builds_again_and_the_children_follow_their_new_parent(built, engine_client):
+    """--rebuild takes in the mirror's updates: the base is made again from a fresh debootstrap
+    under the same tag; then an image built on the old base is stale and builds again, once.
+    Last in this file: the rest of the family stays on the old base until its next build."""
+    old_base = engine_client.images.get(built["base"]).id
+    proc = sovstack("images", "build", "--only", "base", "--rebuild")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "images: debootstrap " in proc.stdout
+    assert "1 built, 0 up to date" in proc.stdout
+    new_base = engine_client.images.get(built["base"]).id
+    assert new_base != old_base
+
+    proc = sovstack("images", "build", "--only", "memcached")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 built, 1 up to date" in proc.stdout
+    assert engine_client.images.get(built["memcached"]).attrs["Parent"] == new_base
+    proc = sovstack("images", "build", "--only", "memcached")
+    assert "0 built, 2 up to date" in proc.stdout, proc.stdout + proc.stderr

@@ -180,3 +180,19 @@ def test_lock_round_trip_and_bad_locks(tmp_path: Path):
     path.write_text("- not a lock\n")
     with pytest.raises(SovstackError, match=r"not a sovstack lock file"):
         Lock.load(path)
+
+
+def test_registry_archive_is_written_again_only_for_another_image(tmp_path: Path):
+    writes = []
+
+    def write(path: Path) -> None:
+        writes.append(path)
+        path.write_text(str(len(writes)))
+
+    images.registry_archive(tmp_path, "sovstack/registry:aa", "sha256:1", write)
+    images.registry_archive(tmp_path, "sovstack/registry:aa", "sha256:1", write)
+    assert len(writes) == 1
+    images.registry_archive(tmp_path, "sovstack/registry:aa", "sha256:2", write)  # rebuilt, same tag
+    images.registry_archive(tmp_path, "sovstack/registry:bb", "sha256:2", write)
+    assert len(writes) == 3
+    assert (tmp_path / "registry.tar.tag").read_text() == "sovstack/registry:bb sha256:2\n"
