@@ -52,8 +52,6 @@ class Registry:
         self.session = requests.Session()
         if self.username:
             self.session.auth = (self.username, self.password or "")
-        if self.ca is not None:
-            self.session.verify = str(self.ca)
         scheme = "http" if self.insecure else "https"
         self.base = f"{scheme}://{self.address}/v2"
 
@@ -61,7 +59,9 @@ class Registry:
         if not url.startswith("http"):
             url = self.base + url
         try:
-            reply = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            # verify per request: a session's own is overridden by $REQUESTS_CA_BUNDLE
+            verify: str | bool = str(self.ca) if self.ca is not None else True
+            reply = self.session.request(method, url, timeout=self.timeout, verify=verify, **kwargs)
         except requests.exceptions.SSLError as exc:
             raise SovstackError(
                 f"registry {self.address}: TLS failed ({first_line(exc)}): give its CA with --registry-ca"

@@ -203,8 +203,8 @@ def test_pull_from_the_registry_and_report_the_digest(rig):
 
 
 def test_image_from_a_registry_with_tls_and_auth(rig):
-    """The second test registry (node1:5001) speaks TLS with a CA of its own and wants a login."""
-    image = f"{rig.hosts['node1']}:5001/test/busybox:auth"
+    """The second test registry (node1:4001) speaks TLS with a CA of its own and wants a login."""
+    image = f"{rig.hosts['node1']}:4001/test/busybox:auth"
     node1 = rig.host("node1")
     ca = node1.file("/root/registry-test/ca.crt").content_string
     args = {"engine": rig.engine, "name": image}
@@ -216,7 +216,7 @@ def test_image_from_a_registry_with_tls_and_auth(rig):
         anonymous = run_module(rig, "sovstack.cloud.image", {**args, "ca_cert": ca})
         assert anonymous["status"] == "FAILED!"
         assert "unauthorized" in anonymous["msg"] or "no basic auth" in anonymous["msg"], anonymous["msg"]
-        assert node1.file(f"{certs}/{rig.hosts['node1']}:5001/ca.crt").content_string.strip() == ca.strip()
+        assert node1.file(f"{certs}/{rig.hosts['node1']}:4001/ca.crt").content_string.strip() == ca.strip()
         login = {"registry_username": "sovstack", "registry_password": "s3cret-test"}
         pulled = run_module(rig, "sovstack.cloud.image", {**args, "ca_cert": ca, **login})
         assert pulled["status"] == "CHANGED", pulled.get("msg")
@@ -226,11 +226,21 @@ def test_image_from_a_registry_with_tls_and_auth(rig):
         assert again["status"] == "SUCCESS"
     finally:
         run_module(rig, "sovstack.cloud.image", {**args, "state": "absent"})
-        node1.run(f"rm -rf {certs}/{rig.hosts['node1']}:5001")
+        node1.run(f"rm -rf {certs}/{rig.hosts['node1']}:4001")
 
 
 def image_ids(rig) -> set[str]:
     out = rig.host("node1").check_output(f"{rig.engine} images -q --no-trunc")
+    return {i if i.startswith("sha256:") else "sha256:" + i for i in out.split()}
+
+
+def images_in_use(rig) -> set[str]:
+    """Images of node1's containers: the test's own and the test registries'."""
+    node1 = rig.host("node1")
+    ids = node1.check_output(f"{rig.engine} ps -aq --no-trunc").split()
+    if not ids:
+        return set()
+    out = node1.check_output(f"{rig.engine} inspect --format '{{{{.Image}}}}' {' '.join(ids)}")
     return {i if i.startswith("sha256:") else "sha256:" + i for i in out.split()}
 
 
@@ -244,10 +254,12 @@ def test_image_absent_and_pruned(rig):
     checked = run_module(rig, module, {"engine": rig.engine, "state": "pruned"}, "--check")
     assert checked["status"] == "CHANGED" and used not in checked["removed"]
     assert image_ids(rig) == before
+    in_use = images_in_use(rig)
+    assert used in in_use
     pruned = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
     assert pruned["status"] == "CHANGED", pruned.get("msg")
-    assert image_ids(rig) == {used}
-    assert sorted(pruned["removed"]) == sorted(before - {used})
+    assert image_ids(rig) == in_use
+    assert sorted(pruned["removed"]) == sorted(before - in_use)
     assert info(rig, "keep")["running"]
     again = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
     assert again["status"] == "SUCCESS" and again["removed"] == []
@@ -260,7 +272,7 @@ def test_image_absent_and_pruned(rig):
         run_module(rig, module, {"engine": rig.engine, "name": image, "state": "absent"})["status"]
         == "CHANGED"
     )
-    assert image_ids(rig) == set()
+    assert image_ids(rig) == in_use - {used}
     # the test images back, for the tests that follow
     for tag in ("1", "2"):
         pulled = run_module(rig, module, {"engine": rig.engine, "name": f"{rig.registry}/test/busybox:{tag}"})
