@@ -37,7 +37,7 @@ DEFAULT_NAME = "rig"
 DEFAULT_SUBNET = "10.77.0.0/24"
 ENGINES = ("docker", "podman")
 MAX_HOSTS = 32
-REGISTRY_PORT = 5000
+REGISTRY_PORT = 4000  # not 5000: keystone listens there on the control hosts
 FIRST_HOST_OFFSET = 11  # node1 gets .11; .1 is the gateway, .2-.10 stay free for services
 RESERVED = {"podman's default network": ipaddress.ip_network("10.88.0.0/16")}
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
@@ -492,6 +492,14 @@ def write_if_changed(path: Path, text: str, mode: int = 0o644) -> None:
     tmp.replace(path)
 
 
+def write_group_vars(inventory: Path) -> None:
+    """The rig's variables in group_vars/all/rig.yml, so that the inventory's secrets.yml can sit
+    beside them in group_vars/all/; a group_vars/all.yml of an older rig goes."""
+    template = collection_root() / "inventories" / "rig" / "group_vars" / "all.yml"
+    write_if_changed(inventory / "group_vars" / "all" / "rig.yml", template.read_text())
+    (inventory / "group_vars" / "all.yml").unlink(missing_ok=True)
+
+
 def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) -> RigState:
     check_name(name)
     if not 1 <= hosts <= MAX_HOSTS:
@@ -540,8 +548,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
     state = RigState(name=name, subnet=str(subnet), engine=engine, image=image, hosts=rig_hosts)
     inventory = inventory_path(name)
     write_if_changed(inventory / "topology.yml", yaml.safe_dump(topology_data(state, key), sort_keys=False))
-    group_vars = collection_root() / "inventories" / "rig" / "group_vars" / "all.yml"
-    write_if_changed(inventory / "group_vars" / "all.yml", group_vars.read_text())
+    write_group_vars(inventory)
     write_if_changed(state_file, json.dumps(asdict(state), indent=2) + "\n")
     return state
 

@@ -4,6 +4,7 @@ the runner's event JSON kept in a run directory, a short summary of what failed.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from sovstack import secrets
 from sovstack.errors import SovstackError
 from sovstack.paths import collection_module, collection_root, collections_path, state_home
 
@@ -117,24 +119,88 @@ def inventory_sources(inventory: Path) -> list[Path]:
     return sorted(found)
 
 
-def check_inventory(inventory: Path) -> None:
+class Hidden:
+    """A secret's value that is not a string: the settings check names its type, never the value."""
+
+    def __init__(self, value: Any) -> None:
+        self.kind = type(value).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} value, not shown>"
+
+
+def hide_secrets(variables: dict[str, Any], secret_names: set[str]) -> dict[str, Any]:
+    """The variables, with every secret that is not a string (or unset) replaced by a Hidden."""
+    return {
+        key: Hidden(value)
+        if key in secret_names and value is not None and not isinstance(value, str)
+        else value
+        for key, value in variables.items()
+    }
+
+
+def settings_problems(settings: Any, sources: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    """The settings check over every source. The secrets of meta/secrets.yml are known settings
+    (strings) even before their role declares them; no secret's value is ever shown."""
+    roles = collection_root() / "roles"
+    known = settings.schema(roles)
+    spec = secrets.load_spec()
+    extra = {name: {"type": "str", "no_log": True} for name in spec if name not in known}
+    hidden = set(spec) | {name for name, option in known.items() if option.get("no_log")}
+    plain: list[tuple[str, str, dict[str, Any]]] = []
+    problems: list[str] = []
+    for path, prefix, variables in sources:
+        shown = hide_secrets(variables, hidden)
+        plain.append((path, prefix, {k: v for k, v in shown.items() if k not in extra}))
+        problems += settings.check(path, prefix, {k: v for k, v in shown.items() if k in extra}, extra)
+    return settings.check_sources(plain, roles) + problems
+
+
+def vars_text(path: Path, vault_password_file: Path | None) -> str | None:
+    """The text of a group_vars/host_vars file, decrypted when it is vault-encrypted as a whole;
+    None for such a file when no vault password file is known (its check is skipped)."""
+    data = path.read_bytes()
+    if not secrets.is_vaulted(data):
+        return data.decode(errors="replace")
+    if secrets.password_file(vault_password_file) is None:
+        return None
+    return secrets.decrypt(path, data, vault_password_file)[0]
+
+
+def vars_source(path: Path, vault_password_file: Path | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """The variables of a group_vars/host_vars file (None when there are none to check), and its problems."""
+    try:
+        text = vars_text(path, vault_password_file)
+    except SovstackError as exc:
+        return None, [str(exc)]
+    if text is None:
+        return None, []
+    try:
+        data = yaml.load(text, Loader=VarsLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        return None, [f"{path}: YAML: {getattr(exc, 'problem', None) or exc}"]
+    return (data if isinstance(data, dict) else None), []
+
+
+def check_inventory(
+    inventory: Path, require_secrets: bool = False, vault_password_file: Path | None = None
+) -> None:
     """Check every topology and every setting of the inventory before anything runs, and
-    report every problem at once."""
+    report every problem at once; with require_secrets, every secret of meta/secrets.yml must
+    be set. A vault-encrypted vars file is checked when a vault password file is known
+    (vault_password_file, or $ANSIBLE_VAULT_PASSWORD_FILE), and skipped otherwise."""
     topology = collection_module("topology")
     settings = collection_module("settings")
     problems: list[str] = []
     sources: list[tuple[str, str, dict[str, Any]]] = []
     for path in inventory_sources(inventory):
-        text = path.read_text(errors="replace")
         if path != inventory and path.relative_to(inventory).parts[0] in ("group_vars", "host_vars"):
-            try:
-                data = yaml.load(text, Loader=VarsLoader)  # noqa: S506 - a SafeLoader subclass
-            except yaml.YAMLError as exc:
-                problems.append(f"{path}: YAML: {getattr(exc, 'problem', None) or exc}")
-                continue
-            if isinstance(data, dict):
+            data, found = vars_source(path, vault_password_file)
+            problems += found
+            if data is not None:
                 sources.append((str(path), "", data))
             continue
+        text = path.read_text(errors="replace")
         if "sovstack.cloud.topology" not in text:
             continue
         try:
@@ -145,7 +211,9 @@ def check_inventory(inventory: Path) -> None:
         sources.append((str(path), "vars.", parsed.vars))
         for name, host in parsed.hosts.items():
             sources.append((str(path), f"hosts.{name}.vars.", host.vars))
-    problems += settings.check_sources(sources, collection_root() / "roles")
+    problems += settings_problems(settings, sources)
+    if require_secrets:
+        problems += secrets.problems(inventory, vault_password_file)
     if problems:
         raise SovstackError("invalid inventory, nothing was run:\n  " + "\n  ".join(problems))
 
@@ -157,13 +225,16 @@ def run_playbook(
     limit: str | None = None,
     extravars: dict[str, Any] | None = None,
     out: TextIO = sys.stdout,
+    require_secrets: bool = False,
 ) -> RunResult:
-    """Run sovstack.cloud.<name> against the inventory and report its progress on out."""
+    """Run sovstack.cloud.<name> against the inventory and report its progress on out; with
+    require_secrets, refuse to run unless every secret of meta/secrets.yml is set."""
     import ansible_runner  # imported here: it is slow to import and only runs need it
 
     if not inventory.exists():
         raise SovstackError(f"inventory {inventory} does not exist: pass -i, or run `sovstack rig up`")
-    check_inventory(inventory)
+    check_inventory(inventory, require_secrets=require_secrets)
+    password = secrets.password_file()
     playbook = playbook_path(name)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_dir = state_home() / "runs" / f"{stamp}-{name}"
@@ -191,6 +262,7 @@ def run_playbook(
         limit=limit,
         extravars=extravars or {},
         envvars=envvars,
+        cmdline=f"--vault-password-file {shlex.quote(str(password.path.resolve()))}" if password else None,
         quiet=True,
         event_handler=progress,
     )

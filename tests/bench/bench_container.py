@@ -52,7 +52,7 @@ def main() -> None:
     try:
         run(sovstack, "rig", "up", "--name", NAME, "--subnet", SUBNET, "--hosts", "1")
         # the test registry on node1 (prepare_engines.yml) is plain HTTP
-        registry = SUBNET.rsplit(".", 1)[0] + ".11:5000"
+        registry = SUBNET.rsplit(".", 1)[0] + ".11:4000"
         run(
             sovstack,
             "bootstrap",

@@ -4,7 +4,10 @@ nothing is changed."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+import yaml
 
 from tests.conftest import sovstack
 from tests.integration.conftest import recap
@@ -12,7 +15,7 @@ from tests.integration.conftest import recap
 
 @pytest.fixture
 def rig(engines_prepared):
-    """The docker rig, its registry (node1:5000, which the rig's inventory names) running."""
+    """The docker rig, its registry (node1:4000, which the rig's inventory names) running."""
     return engines_prepared["docker"]
 
 
@@ -33,11 +36,11 @@ def test_every_problem_of_every_host_together(rig, tmp_path):
     try:
         proc = sovstack(
             "prechecks", "-i", str(rig.inventory), "-e", f"@{ports}",
-            "-e", "sovstack_registry=10.77.10.99:5000", "-e", "sovstack_registry_insecure=true",
+            "-e", "sovstack_registry=10.77.10.99:4000", "-e", "sovstack_registry_insecure=true",
         )  # fmt: skip
         assert proc.returncode == 1
         out = proc.stdout
-        registry = "      - the sovstack registry 10.77.10.99:5000 does not answer ("
+        registry = "      - the sovstack registry 10.77.10.99:4000 does not answer ("
         report = out[out.index("prechecks found") :]
         assert report.startswith("prechecks found 5 problem(s) on 3 host(s); nothing was changed:\n"), out
         lines = report.splitlines()
@@ -72,3 +75,19 @@ def test_too_little_disk_is_caught(rig, tmp_path):
     report = proc.stdout[proc.stdout.index("prechecks found") :]
     assert report.startswith("prechecks found 3 problem(s) on 3 host(s)"), proc.stdout
     assert report.count("GiB free for container storage, 1000000 GiB needed: free some space") == 3
+
+
+def test_a_missing_secret_is_named_before_any_host_is_touched(rig, tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(rig.inventory, inventory)
+    secrets = inventory / "group_vars" / "all" / "secrets.yml"
+    values = yaml.safe_load(secrets.read_text())
+    del values["keystone_admin_password"]
+    secrets.write_text(yaml.safe_dump(values))
+    proc = sovstack("prechecks", "-i", str(inventory))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "sovstack: error: invalid inventory, nothing was run:",
+        f"  {secrets}: keystone_admin_password: secret missing: run `sovstack secrets merge -i {inventory}`",
+    ]
+    assert "run " not in proc.stdout

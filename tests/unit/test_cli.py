@@ -17,6 +17,9 @@ SUBCOMMANDS = [
     ["bootstrap"],
     ["prechecks"],
     ["registry"],
+    ["secrets"],
+    ["secrets", "generate"],
+    ["secrets", "merge"],
     ["images"],
     ["images", "build"],
     ["images", "push"],
@@ -49,6 +52,8 @@ def test_version():
         (["prechecks", "-e", "@/nonexistent.yml"], "argument -e/--extra-vars: cannot read variables from"),
         (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
         (["images", "build", "--jobs", "0"], "argument --jobs: must be between 1 and 16, got 0"),
+        (["secrets"], "the following arguments are required: ACTION"),
+        (["secrets", "rotate"], "argument ACTION: invalid choice: 'rotate'"),
         (
             ["images", "push", "--registry", "http://x:5000"],
             "argument --registry: 'http://x:5000' is not HOST or",
@@ -73,6 +78,15 @@ def test_bootstrap_without_inventory_names_the_fix(tmp_path):
     assert proc.stderr.strip() == (
         f"sovstack: error: inventory {tmp_path / 'nowhere.yml'} does not exist: "
         "pass -i, or run `sovstack rig up`"
+    )
+
+
+def test_secrets_without_inventory_names_the_fix(tmp_path):
+    proc = sovstack("secrets", "generate", "-i", str(tmp_path / "nowhere"))
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == (
+        f"sovstack: error: inventory {tmp_path / 'nowhere'} does not exist: pass -i, or run `sovstack rig up`"
     )
 
 

@@ -75,7 +75,7 @@ def test_rig_topology_passes_the_topology_checks(hosts, controls, tmp_path):
     data = rig.topology_data(state, tmp_path / "key")
     parsed = topology.check("rig/topology.yml", data)
     assert parsed.vars["container_engine"] == "podman"
-    assert parsed.vars["sovstack_registry"] == "10.77.0.11:5000"
+    assert parsed.vars["sovstack_registry"] == "10.77.0.11:4000"
     assert parsed.groups()["control"] == [f"node{i}" for i in range(1, controls + 1)]
     assert parsed.groups()["compute"] == sorted(h.name for h in state.hosts)
     for host in state.hosts:  # the addresses the rig gave its containers
@@ -97,6 +97,19 @@ def test_write_if_changed_keeps_mtime_when_equal(tmp_path):
     assert path.stat().st_mtime_ns == before
     rig.write_if_changed(path, "x: 2\n")
     assert path.read_text() == "x: 2\n"
+
+
+def test_group_vars_go_to_group_vars_all(tmp_path):
+    """The rig's variables in group_vars/all/rig.yml, beside where secrets.yml goes; the
+    group_vars/all.yml of an older rig is removed."""
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text("old: 1\n")
+    rig.write_group_vars(tmp_path)
+    template = rig.collection_root() / "inventories" / "rig" / "group_vars" / "all.yml"
+    assert (tmp_path / "group_vars" / "all" / "rig.yml").read_text() == template.read_text()
+    assert not (tmp_path / "group_vars" / "all.yml").exists()
+    assert sorted(p.name for p in (tmp_path / "group_vars").iterdir()) == ["all"]
+    rig.write_group_vars(tmp_path)  # again: nothing changes
 
 
 def test_apt_mirror_is_a_debian_url():
