@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import os
 import re
@@ -104,8 +105,102 @@ def cmd_playbook(args: argparse.Namespace) -> int:
     extravars: dict[str, Any] = {}
     for group in args.extra_vars or []:
         extravars.update(group)
-    result = run_playbook(args.playbook, inventory, limit=args.limit, extravars=extravars)
+    services = getattr(args, "services", None)
+    if services:
+        extravars["sovstack_services"] = services
+    needs_secrets = args.playbook in SECRET_PLAYBOOKS
+    result = run_playbook(
+        args.playbook, inventory, limit=args.limit, extravars=extravars, require_secrets=needs_secrets
+    )
+    if result.rc == 0 and args.playbook in ("deploy", "reconfigure"):
+        clouds = inventory / "clouds.yaml" if inventory.is_dir() else inventory.parent / "clouds.yaml"
+        if clouds.is_file():
+            print("the cloud answers at its VIP; use it with:")
+            print(f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=sovstack")
+            print("  openstack token issue")
     return 0 if result.rc == 0 else 1
+
+
+# The commands that run a playbook of the collection: (command, playbook, help).
+PLAYBOOK_COMMANDS = [
+    (
+        "bootstrap",
+        "bootstrap",
+        "prepare hosts: packages, time, sysctl, /etc/hosts, service user, container engine",
+    ),
+    (
+        "prechecks",
+        "prechecks",
+        "check the topology and every host, change nothing, report every problem by host",
+    ),
+    (
+        "registry",
+        "registry",
+        "run the image registry on the first control host (playbook sovstack.cloud.registry)",
+    ),
+    (
+        "deploy",
+        "deploy",
+        "deploy every service in dependency order, after the prechecks (playbook sovstack.cloud.deploy)",
+    ),
+    (
+        "reconfigure",
+        "reconfigure",
+        "apply changed settings: restart only the containers whose configuration changed",
+    ),
+    (
+        "recover-db",
+        "recover_db",
+        "start a fully stopped database cluster again from its most advanced member",
+    ),
+]
+# Playbooks that run the services: every secret must be set first.
+SECRET_PLAYBOOKS = ("prechecks", "deploy", "reconfigure", "recover_db")
+DEPLOY_SERVICES = ("haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone")
+
+
+def service_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in DEPLOY_SERVICES:
+            hint = difflib.get_close_matches(name, DEPLOY_SERVICES, n=1)
+            raise argparse.ArgumentTypeError(
+                f"unknown service {name!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}:"
+                f" the services are {', '.join(DEPLOY_SERVICES)}"
+            )
+    return names
+
+
+def secrets_inventory(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """The inventory and the vault password file of a `secrets` action."""
+    inventory = Path(args.inventory) if args.inventory else rig.inventory_path(rig.DEFAULT_NAME)
+    password = Path(args.vault_password_file) if args.vault_password_file else None
+    if password is not None and not password.is_file():
+        raise SovstackError(f"--vault-password-file {password}: no such file")
+    return inventory, password
+
+
+def cmd_secrets_generate(args: argparse.Namespace) -> int:
+    from sovstack import secrets
+
+    inventory, password = secrets_inventory(args)
+    names = secrets.generate(inventory, password)
+    print(f"secrets: wrote {len(names)} secrets to {secrets.secrets_path(inventory)} (mode 0600)")
+    return 0
+
+
+def cmd_secrets_merge(args: argparse.Namespace) -> int:
+    from sovstack import secrets
+
+    inventory, password = secrets_inventory(args)
+    added = secrets.merge(inventory, password)
+    path = secrets.secrets_path(inventory)
+    if not added:
+        print(f"secrets: nothing to add; {path} has all {len(secrets.load_spec())}")
+        return 0
+    kept = secrets.count(inventory, password) - len(added)
+    print(f"secrets: added {len(added)} ({', '.join(added)}) to {path}; {kept} kept unchanged")
+    return 0
 
 
 def images_dir() -> Path:
@@ -353,24 +448,43 @@ def build_parser() -> Parser:
     for sub in (up, down, status):
         sub.add_argument("--name", default=rig.DEFAULT_NAME, help="rig name (default rig)")
 
-    bootstrap = commands.add_parser(
-        "bootstrap", help="prepare hosts: packages, time, sysctl, /etc/hosts, service user, container engine"
-    )
-    bootstrap.set_defaults(func=cmd_playbook, playbook="bootstrap")
-    prechecks = commands.add_parser(
-        "prechecks",
-        help="check the topology and every host, change nothing, report every problem by host",
-    )
-    prechecks.set_defaults(func=cmd_playbook, playbook="prechecks")
-    registry = commands.add_parser(
-        "registry", help="run the image registry on the first control host (playbook sovstack.cloud.registry)"
-    )
-    registry.set_defaults(func=cmd_playbook, playbook="registry")
-    for sub in (bootstrap, prechecks, registry):
+    playbook_commands = {}
+    for command, playbook, text in PLAYBOOK_COMMANDS:
+        sub = commands.add_parser(command, help=text)
+        sub.set_defaults(func=cmd_playbook, playbook=playbook)
+        playbook_commands[command] = sub
+    for command in ("deploy", "reconfigure"):
+        playbook_commands[command].add_argument(
+            "--services",
+            type=service_names,
+            metavar="NAMES",
+            help=f"only these, comma-separated: {', '.join(DEPLOY_SERVICES)}",
+        )
+    for sub in playbook_commands.values():
         sub.add_argument("-i", "--inventory", help="inventory (default: the rig's)")
         sub.add_argument("-l", "--limit", help="only these hosts or groups (an Ansible pattern)")
         sub.add_argument(
             "-e", "--extra-vars", type=extra_var, action="append", metavar="KEY=VALUE", help="set a variable"
+        )
+    secrets_parser = commands.add_parser(
+        "secrets", help="the cloud's passwords in the inventory: generate them, add new ones on upgrade"
+    )
+    secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True, metavar="ACTION")
+    generate = secrets_commands.add_parser(
+        "generate", help="write every secret, strong random, to group_vars/all/secrets.yml (mode 0600)"
+    )
+    generate.set_defaults(func=cmd_secrets_generate)
+    merge = secrets_commands.add_parser(
+        "merge", help="add the secrets the file lacks; never change an existing one"
+    )
+    merge.set_defaults(func=cmd_secrets_merge)
+    for sub in (generate, merge):
+        sub.add_argument("-i", "--inventory", help="inventory (default: the rig's)")
+        sub.add_argument(
+            "--vault-password-file",
+            metavar="FILE",
+            help="ansible-vault password file: the secrets file is (or is written) encrypted "
+            "(default $ANSIBLE_VAULT_PASSWORD_FILE)",
         )
     images_parser = commands.add_parser("images", help="the service images: build, push, export, import")
     images_commands = images_parser.add_subparsers(dest="images_command", required=True, metavar="ACTION")

@@ -28,6 +28,8 @@ GLOBALS: dict[str, dict[str, Any]] = {
     "sovstack_registry_insecure": {"type": "bool"},
     "sovstack_registry_ca": {"type": "str"},
     "sovstack_images_lock": {"type": "path"},
+    "sovstack_vip": {"type": "str"},
+    "sovstack_overrides_dir": {"type": "path"},
     "sovstack_rig": {"type": "str"},
     "nova_virt_type": {"type": "str", "choices": ["kvm", "qemu"]},
     "ovs_datapath_type": {"type": "str", "choices": ["system", "netdev"]},

@@ -131,6 +131,8 @@ class Topology:
             "host_address": management,
             **{f"{net}_address": info["address"] for net, info in networks.items()},
             "sovstack_networks": networks,
+            # The address clients reach the cloud's APIs on: the management network's VIP.
+            "sovstack_vip": networks[self.management]["vip"],
             "sovstack_roles": list(host.roles),
             **host.vars,
         }

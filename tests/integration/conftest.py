@@ -30,7 +30,7 @@ class Rig:
 
     def __post_init__(self) -> None:
         # The test registry runs on node1 (tests/integration/playbooks/prepare_engines.yml).
-        self.registry = self.hosts["node1"] + ":5000"
+        self.registry = self.hosts["node1"] + ":4000"
 
     def host(self, name: str) -> testinfra.host.Host:
         return testinfra.get_host(f"ansible://{name}?ansible_inventory={self.inventory}")
@@ -77,6 +77,15 @@ def rigs(sovstack_home: Path):
             proc = rig_up(name, subnet, engine)
             assert proc.returncode == 0, proc.stdout + proc.stderr
             made[engine] = load_rig(name, engine, subnet, sovstack_home)
+            # The cloud's secrets, as an operator makes them once (kept rigs keep theirs).
+            secrets = made[engine].inventory / "group_vars" / "all" / "secrets.yml"
+            sovstack(
+                "secrets",
+                "merge" if secrets.is_file() else "generate",
+                "-i",
+                str(made[engine].inventory),
+                check=True,
+            )
         yield made
     finally:
         for name, _ in RIGS.values():
@@ -189,3 +198,13 @@ def engines_prepared(rigs, bootstrapped, images_built):
     for engine, proc in run_playbooks(rigs, PLAYBOOKS / "prepare_engines.yml").items():
         assert proc.returncode == 0, f"{engine}:\n{proc.stdout}\n{proc.stderr}"
     return rigs
+
+
+@pytest.fixture(scope="session")
+def images_pushed(engines_prepared, images_built):
+    """The whole image set pushed to the registry on node1 of the docker rig; the lock in
+    $SOVSTACK_HOME/images/images.lock.yml."""
+    rig = engines_prepared["docker"]
+    proc = sovstack("images", "push", "--registry", rig.registry, "--insecure")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return rig, proc

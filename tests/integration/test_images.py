@@ -159,11 +159,9 @@ def test_build_names_an_unreachable_apt_source(built):
 
 
 @pytest.fixture(scope="module")
-def pushed(engines_prepared, built, sovstack_home):
+def pushed(images_pushed, built, sovstack_home):
     """The whole set pushed to the registry on node1 of the docker rig."""
-    rig = engines_prepared["docker"]
-    proc = sovstack("images", "push", "--registry", rig.registry, "--insecure")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rig, proc = images_pushed
     return rig, Lock.load(sovstack_home / "images" / "images.lock.yml"), proc
 
 
@@ -207,11 +205,11 @@ def test_second_push_sends_nothing(pushed, sovstack_home):
 
 
 def test_push_over_tls_with_a_login(pushed, tmp_path):
-    """node1:5001 is the registry role with TLS (a CA of its own) and an htpasswd login."""
+    """node1:4001 is the registry role with TLS (a CA of its own) and an htpasswd login."""
     rig, lock, _ = pushed
     ca = tmp_path / "ca.crt"
     ca.write_text(rig.host("node1").file("/root/registry-test/ca.crt").content_string)
-    address = f"{rig.hosts['node1']}:5001"
+    address = f"{rig.hosts['node1']}:4001"
     target = tmp_path / "tls" / "images.lock.yml"
     args = ["images", "push", "--registry", address, "--only", "memcached", "--lock", str(target)]
     login = {"SOVSTACK_REGISTRY_USER": "sovstack", "SOVSTACK_REGISTRY_PASSWORD": "s3cret-test"}

@@ -1,0 +1,221 @@
+"""The control plane deployed on the docker rig's 3 hosts, for real: HAProxy and keepalived
+holding the VIP, Galera, RabbitMQ, memcached and keystone, used from this machine with
+openstacksdk; a second deploy changes nothing, a reconfigure restarts only keystone, one
+host's loss moves the VIP, and a fully stopped database comes back with its rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import openstack
+import pytest
+import yaml
+
+from tests.conftest import sovstack
+from tests.integration.conftest import Rig, recap, run_dir
+
+SERVICES = ["haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone"]
+CONTAINERS = ["haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone"]
+
+
+def on(rig: Rig, host: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A command inside a rig host (its container on this machine)."""
+    proc = subprocess.run(
+        ["docker", "exec", f"sovstack-{rig.name}-{host}", *argv], capture_output=True, text=True, check=False
+    )
+    if check:
+        assert proc.returncode == 0, f"{host}: {argv}: {proc.stdout}{proc.stderr}"
+    return proc
+
+
+def started_at(rig: Rig) -> dict[str, str]:
+    """StartedAt of every service container on every host."""
+    found = {}
+    for host in rig.hosts:
+        for name in CONTAINERS:
+            proc = on(rig, host, "docker", "inspect", "--format", "{{.State.StartedAt}}", name)
+            found[f"{host}/{name}"] = proc.stdout.strip()
+    return found
+
+
+def sql(rig: Rig, host: str, statement: str) -> str:
+    return on(rig, host, "docker", "exec", "mariadb", "mariadb", "-N", "-B", "-e", statement).stdout.strip()
+
+
+def connect(inventory: Path) -> openstack.connection.Connection:
+    clouds = yaml.safe_load((inventory / "clouds.yaml").read_text())["clouds"]["sovstack"]
+    return openstack.connect(**clouds["auth"], region_name=clouds["region_name"], identity_api_version="3")
+
+
+def vip_holder(rig: Rig, vip: str) -> list[str]:
+    return [h for h in rig.hosts if f" {vip}/" in on(rig, h, "ip", "-4", "-o", "addr", "show").stdout]
+
+
+@pytest.fixture(scope="module")
+def deployed(images_pushed, sovstack_home: Path):
+    rig, _ = images_pushed
+    proc = sovstack("deploy", "-i", str(rig.inventory))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    secrets = yaml.safe_load((rig.inventory / "group_vars" / "all" / "secrets.yml").read_text())
+    topology = yaml.safe_load((rig.inventory / "topology.yml").read_text())
+    vip = topology["networks"]["management"]["vip"]
+    return rig, proc, secrets, vip
+
+
+def test_token_project_user_and_catalog_through_the_vip(deployed):
+    rig, _, _, vip = deployed
+    cloud = connect(rig.inventory)
+    assert cloud.auth["auth_url"] == f"http://{vip}:5000/v3"
+    assert cloud.auth_token
+    project = cloud.identity.create_project(name="demo", domain_id="default")
+    user = cloud.identity.create_user(name="demo", password="demo-password", default_project_id=project.id)
+    assert cloud.identity.find_user("demo").id == user.id
+    services = {s.type for s in cloud.identity.services()}
+    assert "identity" in services
+    endpoints = {(e.interface, e.url) for e in cloud.identity.endpoints()}
+    assert ("public", f"http://{vip}:5000/v3") in endpoints
+
+
+def test_galera_has_three_synced_members(deployed):
+    rig = deployed[0]
+    for host in rig.hosts:
+        status = dict(
+            line.split("\t") for line in sql(rig, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines()
+        )
+        assert status["wsrep_cluster_size"] == "3", host
+        assert status["wsrep_local_state_comment"] == "Synced", host
+        assert status["wsrep_cluster_status"] == "Primary", host
+
+
+def test_rabbitmq_runs_three_nodes_in_one_cluster(deployed):
+    rig = deployed[0]
+    proc = on(
+        rig,
+        "node2",
+        "docker",
+        "exec",
+        "rabbitmq",
+        "rabbitmqctl",
+        "-q",
+        "cluster_status",
+        "--formatter",
+        "json",
+    )
+    status = json.loads(proc.stdout)
+    assert sorted(status["running_nodes"]) == [f"rabbit@{h}" for h in sorted(rig.hosts)]
+
+
+def test_config_files_with_secrets_are_not_world_readable(deployed):
+    rig = deployed[0]
+    for path, mode in [
+        ("/etc/sovstack/keystone/keystone.conf", "640 root 42401"),
+        ("/etc/sovstack/keepalived/keepalived.conf", "600 root root"),
+        ("/var/lib/sovstack/rabbitmq/.erlang.cookie", "400 42411 42411"),
+    ]:
+        assert on(rig, "node1", "stat", "-c", "%a %U %G", path).stdout.split() == mode.split(), path
+
+
+def test_second_deploy_changes_nothing_and_restarts_nothing(deployed):
+    rig = deployed[0]
+    before = started_at(rig)
+    proc = sovstack("deploy", "-i", str(rig.inventory))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all(counts["changed"] == 0 for counts in recap(proc.stdout).values()), proc.stdout
+    assert started_at(rig) == before
+
+
+def test_reconfigure_restarts_only_keystone(deployed, tmp_path):
+    rig = deployed[0]
+    before = started_at(rig)
+    settings = rig.inventory / "group_vars" / "all" / "test-reconfigure.yml"
+    settings.write_text("keystone_token_expiration: 7200\n")
+    try:
+        proc = sovstack("reconfigure", "-i", str(rig.inventory))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        after = started_at(rig)
+        changed = sorted(key for key in before if before[key] != after[key])
+        assert changed == [f"{h}/keystone" for h in sorted(rig.hosts)]
+        conf = on(rig, "node2", "cat", "/etc/sovstack/keystone/keystone.conf").stdout
+        assert "expiration = 7200" in conf
+    finally:
+        settings.unlink()
+
+
+def test_no_secret_in_the_run_log_or_the_events(deployed):
+    _, proc, secrets, _ = deployed
+    directory = run_dir(proc.stdout)
+    texts = {"stdout": proc.stdout + proc.stderr}
+    for path in [
+        directory / "artifacts" / "run" / "stdout",
+        *(directory / "artifacts" / "run" / "job_events").glob("*.json"),
+    ]:
+        texts[str(path)] = path.read_text(errors="replace")
+    hits = [
+        (name, where) for name, value in secrets.items() for where, text in texts.items() if value in text
+    ]
+    assert len(texts) > 100
+    assert hits == []
+
+
+def test_losing_a_control_host_moves_the_vip_and_tokens_still_issue(deployed):
+    rig, _, _, vip = deployed
+    holder = vip_holder(rig, vip)
+    assert len(holder) == 1, holder
+    lost = holder[0]
+    on(rig, lost, "docker", "kill", *CONTAINERS)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and vip_holder(rig, vip) in ([], [lost]):
+            time.sleep(1)
+        assert vip_holder(rig, vip) not in ([], [lost])
+        deadline = time.monotonic() + 90
+        while True:  # HAProxy's checks take the lost backends out within seconds
+            try:
+                assert connect(rig.inventory).auth_token
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+    finally:
+        proc = sovstack("deploy", "-i", str(rig.inventory))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = dict(
+        line.split("\t") for line in sql(rig, lost, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines()
+    )
+    assert status["wsrep_cluster_size"] == "3"
+    assert status["wsrep_local_state_comment"] == "Synced"
+    proc = on(
+        rig, lost, "docker", "exec", "rabbitmq", "rabbitmqctl", "-q", "cluster_status", "--formatter", "json"
+    )
+    assert len(json.loads(proc.stdout)["running_nodes"]) == 3
+
+
+def test_recover_db_brings_a_stopped_cluster_back_with_every_row(deployed):
+    rig = deployed[0]
+    sql(rig, "node1", "CREATE DATABASE IF NOT EXISTS canary")
+    sql(rig, "node1", "CREATE TABLE IF NOT EXISTS canary.rows (id INT PRIMARY KEY)")
+    sql(rig, "node2", "INSERT INTO canary.rows VALUES (1), (2), (3)")
+    sql(rig, "node3", "INSERT INTO canary.rows VALUES (4)")
+    for host in ["node3", "node1", "node2"]:  # node2 stops last: the most advanced
+        on(rig, host, "docker", "stop", "--time", "60", "mariadb")
+
+    proc = sovstack("recover-db", "-i", str(rig.inventory))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for host in rig.hosts:
+        assert sql(rig, host, "SELECT COUNT(*) FROM canary.rows") == "4", host
+        status = dict(
+            line.split("\t") for line in sql(rig, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines()
+        )
+        assert status["wsrep_cluster_size"] == "3", host
+    assert connect(rig.inventory).auth_token
+
+
+def test_recover_db_refuses_while_a_member_runs(deployed):
+    rig = deployed[0]
+    proc = sovstack("recover-db", "-i", str(rig.inventory))
+    assert proc.returncode != 0
+    assert "recover-db is for a cluster where every member stopped" in proc.stdout

@@ -1,0 +1,100 @@
+"""The service engine's filters, and the secrets every role declares."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+from ansible_collections.sovstack.cloud.plugins.filter import config
+
+from tests.conftest import REPO
+
+CONF = "[DEFAULT]\ndebug = false\n\n[token]\nexpiration = 3600\nprovider = fernet\n"
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_ini_overrides_merge_option_by_option_most_specific_last(tmp_path: Path):
+    write(tmp_path / "keystone" / "keystone.conf", "[token]\nexpiration = 7200\n[cache]\nenabled = true\n")
+    write(tmp_path / "keystone" / "control" / "keystone.conf", "[DEFAULT]\ndebug = true\n")
+    write(tmp_path / "keystone" / "node2" / "keystone.conf", "[token]\nexpiration = 60\n")
+    args = (str(tmp_path), "keystone", "keystone.conf")
+    node1 = config.config_merge(CONF, *args, "node1", ["control"], "ini")
+    node2 = config.config_merge(CONF, *args, "node2", ["control"], "ini")
+    assert node1 == (
+        "[DEFAULT]\ndebug = true\n\n"
+        "[token]\nexpiration = 7200\nprovider = fernet\n\n"
+        "[cache]\nenabled = true\n\n"
+    )
+    assert "expiration = 60\n" in node2 and "provider = fernet" in node2
+    assert config.config_merge(CONF, *args, "node3", ["compute"], "ini").startswith(
+        "[DEFAULT]\ndebug = false"
+    )
+
+
+def test_text_files_are_replaced_and_no_override_changes_nothing(tmp_path: Path):
+    assert config.config_merge("a\n", str(tmp_path), "haproxy", "haproxy.cfg", "n", ["control"]) == "a\n"
+    write(tmp_path / "haproxy" / "haproxy.cfg", "mine\n")
+    assert config.config_merge("a\n", str(tmp_path), "haproxy", "haproxy.cfg", "n", ["control"]) == "mine\n"
+
+
+def test_override_that_matches_nothing_is_named(tmp_path: Path):
+    write(tmp_path / "keystone" / "keystone.conf", "")
+    write(tmp_path / "keystone" / "keystone.cnf", "")
+    write(tmp_path / "keystone" / "nodee1" / "keystone.conf", "")
+    write(tmp_path / "keystonee" / "keystone.conf", "")
+    services = {"keystone": ["keystone.conf", "keystone-uwsgi.ini"], "mariadb": ["my.cnf"]}
+    assert config.override_problems(str(tmp_path), services, ["control", "node1"]) == [
+        f"{tmp_path}/keystone/keystone.cnf: keystone has no file 'keystone.cnf';"
+        " its files: keystone.conf, keystone-uwsgi.ini",
+        f"{tmp_path}/keystone/nodee1: no group or host 'nodee1' in the inventory",
+        f"{tmp_path}/keystonee: no service 'keystonee'; known: keystone, mariadb",
+    ]
+    assert len(config.override_problems(str(tmp_path), services, ["control"], only="keystone")) == 2
+    assert config.override_problems(str(tmp_path / "none"), services, []) == []
+
+
+def test_locked_image_by_digest_and_a_missing_entry_named(tmp_path: Path):
+    lock = tmp_path / "images.lock.yml"
+    lock.write_text(
+        yaml.safe_dump(
+            {
+                "registry": "r:4000",
+                "namespace": "sovstack",
+                "images": {"keystone": {"digest": "sha256:" + "a" * 64}},
+            }
+        )
+    )
+    assert config.locked_image(str(lock), "keystone") == f"r:4000/sovstack/keystone@sha256:{'a' * 64}"
+    with pytest.raises(
+        AnsibleFilterError, match=r"image mariadb: no entry in the image lock .*--only mariadb --push"
+    ):
+        config.locked_image(str(lock), "mariadb")
+    with pytest.raises(AnsibleFilterError, match="cannot read the image lock"):
+        config.locked_image(str(tmp_path / "none.yml"), "keystone")
+
+
+def test_rabbitmq_hash_is_rabbits_sha256_and_stable():
+    first = config.rabbitmq_password_hash("s3cret", "openstack")
+    assert first == config.rabbitmq_password_hash("s3cret", "openstack")
+    assert first != config.rabbitmq_password_hash("s3cret", "other")
+    raw = base64.b64decode(first)
+    assert raw[4:] == hashlib.sha256(raw[:4] + b"s3cret").digest()
+
+
+def test_every_secret_is_a_no_log_option_of_its_role_and_back():
+    spec = yaml.safe_load((REPO / "meta" / "secrets.yml").read_text())["secrets"]
+    declared = {}
+    for path in (REPO / "roles").glob("*/meta/argument_specs.yml"):
+        options = yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
+        for name, option in options.items():
+            if option.get("no_log") and option.get("required"):
+                declared[name] = path.parts[-3]
+    assert declared == {name: entry["role"] for name, entry in spec.items()}
