@@ -153,9 +153,10 @@ PLAYBOOK_COMMANDS = [
         "recover_db",
         "start a fully stopped database cluster again from its most advanced member",
     ),
+    ("rotate-keys", "rotate_keys", "rotate keystone's fernet keys and copy them to every keystone host"),
 ]
 # Playbooks that run the services: every secret must be set first.
-SECRET_PLAYBOOKS = ("prechecks", "deploy", "reconfigure", "recover_db")
+SECRET_PLAYBOOKS = ("prechecks", "deploy", "reconfigure", "recover_db", "rotate_keys")
 DEPLOY_SERVICES = ("haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone")
 
 

@@ -37,10 +37,10 @@ def state_home() -> Path:
     return Path(os.environ.get("SOVSTACK_HOME") or Path.home() / ".sovstack")
 
 
-def collection_module(name: str) -> ModuleType:
-    """A Python module of this package's own collection (plugins/module_utils/NAME), the same
-    code Ansible runs."""
+def collection_module(name: str, package: str = "plugins.module_utils") -> ModuleType:
+    """A Python module of this package's own collection (plugins/module_utils/NAME, or NAME
+    in another package of the collection), the same code Ansible runs."""
     path = str(collections_path())
     if path not in sys.path:
         sys.path.insert(0, path)
-    return importlib.import_module(f"ansible_collections.sovstack.cloud.plugins.module_utils.{name}")
+    return importlib.import_module(f"ansible_collections.sovstack.cloud.{package}.{name}")

@@ -19,6 +19,9 @@ from sovstack.errors import SovstackError
 from sovstack.paths import collection_module, collection_root, collections_path, state_home
 
 MESSAGE_LINES = 60
+# Files sovstack keeps in an inventory directory that are not inventory: the operator's config
+# overrides, and the admin's clouds.yaml and the internal CA's certificate a deploy writes.
+INVENTORY_IGNORE = r"^(overrides|clouds\.yaml|sovstack-ca\.crt)$"
 RECAP_KEYS = ("ok", "changed", "unreachable", "failures", "skipped", "rescued", "ignored")
 
 
@@ -182,6 +185,34 @@ def vars_source(path: Path, vault_password_file: Path | None) -> tuple[dict[str,
     return (data if isinstance(data, dict) else None), []
 
 
+def service_files(roles: Path) -> dict[str, list[str]]:
+    """Each service's config file names, from the descriptions the service roles hand the
+    engine (`NAME_service` in roles/NAME/vars/main.yml)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(roles.glob("*/vars/main.yml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        for key, value in data.items():
+            if key.endswith("_service") and isinstance(value, dict) and "containers" in value:
+                found[str(value["name"])] = [
+                    str(f["dest"]) for c in value["containers"] for f in c.get("files") or []
+                ]
+    return found
+
+
+def overrides_problems(
+    inventory: Path, sources: list[tuple[str, str, dict[str, Any]]], names: list[str]
+) -> list[str]:
+    """Override files that match no service, no file of it, or no group or host."""
+    configured = [v["sovstack_overrides_dir"] for _, _, v in sources if v.get("sovstack_overrides_dir")]
+    directory = (
+        Path(configured[-1])
+        if configured
+        else (inventory if inventory.is_dir() else inventory.parent) / "overrides"
+    )
+    filters = collection_module("filter.config", package="plugins")
+    return filters.override_problems(str(directory), service_files(collection_root() / "roles"), names)
+
+
 def check_inventory(
     inventory: Path, require_secrets: bool = False, vault_password_file: Path | None = None
 ) -> None:
@@ -193,6 +224,7 @@ def check_inventory(
     settings = collection_module("settings")
     problems: list[str] = []
     sources: list[tuple[str, str, dict[str, Any]]] = []
+    names: list[str] = []  # the inventory's groups and hosts
     for path in inventory_sources(inventory):
         if path != inventory and path.relative_to(inventory).parts[0] in ("group_vars", "host_vars"):
             data, found = vars_source(path, vault_password_file)
@@ -209,9 +241,11 @@ def check_inventory(
             problems += exc.problems
             continue
         sources.append((str(path), "vars.", parsed.vars))
+        names += [*parsed.groups(), *parsed.hosts]
         for name, host in parsed.hosts.items():
             sources.append((str(path), f"hosts.{name}.vars.", host.vars))
     problems += settings_problems(settings, sources)
+    problems += overrides_problems(inventory, sources, names)
     if require_secrets:
         problems += secrets.problems(inventory, vault_password_file)
     if problems:
@@ -249,6 +283,8 @@ def run_playbook(
         "ANSIBLE_LOCALHOST_WARNING": "False",
         # An inventory that does not parse (a rejected topology) stops the run before any host.
         "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
+        # What sovstack keeps beside the inventory is not inventory (docs/services.md).
+        "ANSIBLE_INVENTORY_IGNORE_REGEX": INVENTORY_IGNORE,
         # ansible-playbook from this Python environment, even when its bin/ is not on PATH.
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }

@@ -24,7 +24,11 @@ from sovstack.paths import collection_root
 
 ALPHABETS = {"alnum": string.ascii_letters + string.digits, "upper": string.ascii_uppercase}
 DEFAULT_ALPHABET = "alnum"
-SPEC_FIELDS = ("role", "description", "length", "alphabet")
+SPEC_FIELDS = ("role", "description", "length", "alphabet", "kind")
+# password: `length` characters of `alphabet`; ca: a certificate authority of its own, its
+# certificate and key in one PEM text (the internal CA that signs the VIP's certificate).
+KINDS = ("password", "ca")
+CA_DAYS = 3650
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 VAULT_HEADER = "$ANSIBLE_VAULT;"
 VAULT_FILE_OPTION = "--vault-password-file"
@@ -50,6 +54,7 @@ class SecretSpec:
     description: str
     length: int
     alphabet: str = DEFAULT_ALPHABET
+    kind: str = "password"
 
 
 @dataclass(frozen=True)
@@ -90,10 +95,15 @@ def _spec_entry(path: Path, name: Any, entry: Any) -> SecretSpec:
     unknown = sorted(set(entry) - set(SPEC_FIELDS), key=str)
     if unknown:
         raise SovstackError(f"{path}: {key}.{unknown[0]}: unknown field: use {', '.join(SPEC_FIELDS)}")
-    length = entry.get("length")
-    if length is None:
+    kind = entry.get("kind", "password")
+    if kind not in KINDS:
+        raise SovstackError(f"{path}: {key}.kind: {kind!r} is unknown: use {' or '.join(KINDS)}")
+    length = entry.get("length", 0 if kind == "ca" else None)
+    if kind == "ca":
+        pass
+    elif length is None:
         raise SovstackError(f"{path}: {key}.length: missing: give the number of characters")
-    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+    elif not isinstance(length, int) or isinstance(length, bool) or length < 1:
         raise SovstackError(f"{path}: {key}.length: {length!r} is not a positive number of characters")
     alphabet = entry.get("alphabet", DEFAULT_ALPHABET)
     if alphabet not in ALPHABETS:
@@ -104,7 +114,7 @@ def _spec_entry(path: Path, name: Any, entry: Any) -> SecretSpec:
     description = entry.get("description", "")
     if not isinstance(description, str):
         raise SovstackError(f"{path}: {key}.description: not a string")
-    return SecretSpec(name, role, description, length, alphabet)
+    return SecretSpec(name, role, description, length, alphabet, kind)
 
 
 def load_spec(path: Path | None = None) -> dict[str, SecretSpec]:
@@ -124,8 +134,49 @@ def load_spec(path: Path | None = None) -> dict[str, SecretSpec]:
     return {name: _spec_entry(path, name, entry) for name, entry in entries.items()}
 
 
+def make_ca(common_name: str = "sovstack internal CA") -> str:
+    """A new certificate authority: its self-signed certificate and its key, PEM."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return (cert.public_bytes(serialization.Encoding.PEM) + key_pem).decode()
+
+
 def generate_value(spec: SecretSpec) -> str:
-    """A new value for the secret: spec.length characters of its alphabet, from the OS's CSPRNG."""
+    """A new value for the secret: spec.length characters of its alphabet, from the OS's CSPRNG
+    (or, for a ca, a new certificate authority)."""
+    if spec.kind == "ca":
+        return make_ca()
     alphabet = ALPHABETS[spec.alphabet]
     return "".join(_random.choice(alphabet) for _ in range(spec.length))
 

@@ -22,6 +22,9 @@ sys.path.insert(0, str(REPO / "collections"))
 HOME = Path(os.environ.get("SOVSTACK_TEST_HOME") or tempfile.mkdtemp(prefix="sovstack-test-home-"))
 KEEP_RIGS = os.environ.get("SOVSTACK_TEST_KEEP_RIGS") == "1"
 os.environ["SOVSTACK_HOME"] = str(HOME)
+# ansible and ansible-playbook run directly on the rigs' inventories ignore what a deploy
+# writes beside them, as the sovstack command does.
+os.environ["ANSIBLE_INVENTORY_IGNORE_REGEX"] = r"^(overrides|clouds\.yaml|sovstack-ca\.crt)$"
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 

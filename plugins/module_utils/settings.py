@@ -29,6 +29,7 @@ GLOBALS: dict[str, dict[str, Any]] = {
     "sovstack_registry_ca": {"type": "str"},
     "sovstack_images_lock": {"type": "path"},
     "sovstack_vip": {"type": "str"},
+    "sovstack_tls_vip": {"type": "bool"},
     "sovstack_overrides_dir": {"type": "path"},
     "sovstack_rig": {"type": "str"},
     "nova_virt_type": {"type": "str", "choices": ["kvm", "qemu"]},

@@ -15,31 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import docker
+from benchlib import sovstack
 
 from sovstack import images
-
-BIN = Path(sys.executable).parent  # the venv that runs this script has the sovstack command
-
-
-def sovstack(home: Path, *args: str) -> tuple[float, str]:
-    started = time.monotonic()
-    env = {**os.environ, "SOVSTACK_HOME": str(home)}
-    proc = subprocess.run(
-        [str(BIN / "sovstack"), *args], capture_output=True, text=True, env=env, check=False
-    )
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"sovstack {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr}")
-    return seconds, proc.stdout
 
 
 def remove_family(client: docker.DockerClient) -> int:

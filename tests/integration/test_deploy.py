@@ -6,6 +6,9 @@ host's loss moves the VIP, and a fully stopped database comes back with its rows
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -46,8 +49,9 @@ def sql(rig: Rig, host: str, statement: str) -> str:
 
 
 def connect(inventory: Path) -> openstack.connection.Connection:
-    clouds = yaml.safe_load((inventory / "clouds.yaml").read_text())["clouds"]["sovstack"]
-    return openstack.connect(**clouds["auth"], region_name=clouds["region_name"], identity_api_version="3")
+    """The admin, from the clouds.yaml the deploy wrote (it trusts the internal CA)."""
+    config = openstack.config.loader.OpenStackConfig(config_files=[str(inventory / "clouds.yaml")])
+    return openstack.connection.Connection(config=config.get_one("sovstack"))
 
 
 def vip_holder(rig: Rig, vip: str) -> list[str]:
@@ -68,7 +72,8 @@ def deployed(images_pushed, sovstack_home: Path):
 def test_token_project_user_and_catalog_through_the_vip(deployed):
     rig, _, _, vip = deployed
     cloud = connect(rig.inventory)
-    assert cloud.auth["auth_url"] == f"http://{vip}:5000/v3"
+    assert cloud.config.config["auth"]["auth_url"] == f"https://{vip}:5000/v3"
+    assert cloud.config.config["cacert"] == str(rig.inventory / "sovstack-ca.crt")
     assert cloud.auth_token
     project = cloud.identity.create_project(name="demo", domain_id="default")
     user = cloud.identity.create_user(name="demo", password="demo-password", default_project_id=project.id)
@@ -76,7 +81,23 @@ def test_token_project_user_and_catalog_through_the_vip(deployed):
     services = {s.type for s in cloud.identity.services()}
     assert "identity" in services
     endpoints = {(e.interface, e.url) for e in cloud.identity.endpoints()}
-    assert ("public", f"http://{vip}:5000/v3") in endpoints
+    assert ("public", f"https://{vip}:5000/v3") in endpoints
+
+
+def test_the_vip_speaks_tls_with_a_certificate_of_the_internal_ca(deployed):
+    rig, _, secrets, vip = deployed
+    ca = rig.inventory / "sovstack-ca.crt"
+    assert ca.read_text() in secrets["sovstack_ca"]
+    assert "PRIVATE KEY" not in ca.read_text()
+    context = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection((vip, 5000), timeout=10) as raw, context.wrap_socket(raw) as tls:
+        cert = tls.getpeercert()
+    assert ("IP Address", vip) in cert["subjectAltName"]
+    plain = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://{vip}:5000/v3"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert plain.stdout != "200"
 
 
 def test_galera_has_three_synced_members(deployed):
@@ -142,6 +163,8 @@ def test_reconfigure_restarts_only_keystone(deployed, tmp_path):
         assert "expiration = 7200" in conf
     finally:
         settings.unlink()
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_no_secret_in_the_run_log_or_the_events(deployed):
@@ -219,3 +242,45 @@ def test_recover_db_refuses_while_a_member_runs(deployed):
     proc = sovstack("recover-db", "-i", str(rig.inventory))
     assert proc.returncode != 0
     assert "recover-db is for a cluster where every member stopped" in proc.stdout
+
+
+def test_rotate_keys_gives_every_host_the_same_new_keys_and_old_tokens_stay_valid(deployed):
+    rig = deployed[0]
+    cloud = connect(rig.inventory)
+    token = cloud.auth_token
+
+    def keys(host: str) -> dict[str, str]:
+        out = on(rig, host, "sh", "-c", "cd /var/lib/sovstack/keystone/fernet-keys && sha256sum *").stdout
+        return {line.split()[1]: line.split()[0] for line in out.splitlines()}
+
+    before = keys("node1")
+    proc = sovstack("rotate-keys", "-i", str(rig.inventory))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = {host: keys(host) for host in sorted(rig.hosts)}
+    assert after["node1"] != before and len(after["node1"]) == len(before) + 1
+    assert after["node2"] == after["node1"] == after["node3"]
+    assert cloud.identity.get("/auth/tokens", headers={"X-Subject-Token": token}).status_code == 200
+
+
+def test_an_override_for_one_host_restarts_only_its_keystone(deployed):
+    rig = deployed[0]
+    overrides = rig.inventory / "overrides"
+    (overrides / "keystone" / "node2").mkdir(parents=True)
+    (overrides / "keystone" / "node2" / "keystone.conf").write_text("[token]\nexpiration = 120\n")
+    try:
+        before = started_at(rig)
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        after = started_at(rig)
+        assert sorted(key for key in before if before[key] != after[key]) == ["node2/keystone"]
+        for host, expected in (("node1", "3600"), ("node2", "120")):
+            conf = on(rig, host, "cat", "/etc/sovstack/keystone/keystone.conf").stdout
+            assert f"expiration = {expected}\n" in conf, host
+        (overrides / "keystone" / "keystone.cnf").write_text("[token]\n")
+        proc = sovstack("reconfigure", "-i", str(rig.inventory))
+        assert proc.returncode == 1
+        assert f"{overrides}/keystone/keystone.cnf: keystone has no file 'keystone.cnf'" in proc.stderr
+    finally:
+        shutil.rmtree(overrides)
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+        assert proc.returncode == 0, proc.stdout + proc.stderr

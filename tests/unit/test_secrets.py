@@ -82,9 +82,24 @@ def test_a_broken_spec_names_file_and_key(tmp_path, entry, message):
     assert str(err.value).startswith(f"{path}: {message}")
 
 
+def check_ca(value: str) -> None:
+    """A CA of its own: its certificate (a CA's, self-signed) and its key, PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(value.encode())
+    key = serialization.load_pem_private_key(value[value.index("-----BEGIN PRIVATE KEY") :].encode(), None)
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert cert.issuer == cert.subject
+    assert cert.public_key() == key.public_key()
+
+
 def test_values_have_their_length_and_alphabet():
     for spec in SPEC.values():
         value = secrets.generate_value(spec)
+        if spec.kind == "ca":
+            check_ca(value)
+            continue
         assert len(value) == spec.length
         assert set(value) <= set(secrets.ALPHABETS[spec.alphabet])
     cookie = secrets.generate_value(SPEC["rabbitmq_erlang_cookie"])
@@ -104,6 +119,9 @@ def test_generate_writes_every_secret_private(inventory):
     values = values_of(path)
     assert list(values) == sorted(SPEC)
     for name, spec in SPEC.items():
+        if spec.kind == "ca":
+            check_ca(values[name])
+            continue
         assert len(values[name]) == spec.length
         assert set(values[name]) <= set(secrets.ALPHABETS[spec.alphabet])
     assert len(set(values.values())) == len(values)

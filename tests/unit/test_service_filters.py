@@ -98,3 +98,20 @@ def test_every_secret_is_a_no_log_option_of_its_role_and_back():
             if option.get("no_log") and option.get("required"):
                 declared[name] = path.parts[-3]
     assert declared == {name: entry["role"] for name, entry in spec.items()}
+
+
+def test_inventory_with_an_override_that_matches_nothing_is_refused(tmp_path: Path):
+    from sovstack.errors import SovstackError
+    from sovstack.runner import check_inventory
+
+    (tmp_path / "topology.yml").write_text((REPO / "inventories" / "aio" / "topology.yml").read_text())
+    write(tmp_path / "overrides" / "keystone" / "control" / "keystone.conf", "[token]\nexpiration = 60\n")
+    check_inventory(tmp_path)  # a group of the topology, a file of keystone: fine
+    write(tmp_path / "overrides" / "keystone" / "aio2" / "keystone.conf", "")
+    write(tmp_path / "overrides" / "mariadb" / "my.conf", "")
+    with pytest.raises(SovstackError) as err:
+        check_inventory(tmp_path)
+    assert str(err.value).splitlines()[1:] == [
+        f"  {tmp_path}/overrides/keystone/aio2: no group or host 'aio2' in the inventory",
+        f"  {tmp_path}/overrides/mariadb/my.conf: mariadb has no file 'my.conf'; its files: my.cnf",
+    ]

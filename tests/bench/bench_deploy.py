@@ -1,0 +1,86 @@
+"""Benchmark: the control plane (HAProxy/keepalived, Galera, RabbitMQ, memcached, keystone)
+deployed on a fresh 3-host rig of its own.
+
+  setup        rig up, bootstrap, images (built if missing), registry, push, secrets
+               (timed, not part of the figures below)
+  first        the first `sovstack deploy`: prechecks, every container pulled and started,
+               the Galera and RabbitMQ clusters formed, keystone bootstrapped
+  no-change    the same deploy again: changed=0, nothing restarted
+  reconfigure  one keystone setting changed: keystone restarts on each host, one at a time
+
+Not a test: it prints figures.   .venv/bin/python tests/bench/bench_deploy.py [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from benchlib import BIN, sovstack
+
+RIG, SUBNET = "bench", "10.77.30.0/24"
+IMAGES = "haproxy,keepalived,memcached,mariadb,rabbitmq,keystone"
+
+
+def changed(stdout: str) -> int:
+    return sum(int(n) for n in re.findall(r"^\s+\S+: ok=\d+ changed=(\d+)", stdout, re.MULTILINE))
+
+
+def report(what: str, seconds: float, stdout: str) -> None:
+    print(f"{what:54} {seconds:6.1f} s  ({changed(stdout)} changed)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the rig (and its home) afterwards")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="sovstack-bench-deploy-"))
+    inventory = home / "rigs" / RIG / "inventory"
+    try:
+        setup = 0.0
+        for step in (
+            ("rig", "up", "--name", RIG, "--subnet", SUBNET),
+            ("bootstrap", "-i", str(inventory)),
+            ("images", "build", "--only", IMAGES),
+            ("registry", "-i", str(inventory)),
+            (
+                "images",
+                "push",
+                "--registry",
+                SUBNET.rsplit(".", 1)[0] + ".11:4000",
+                "--insecure",
+                "--only",
+                IMAGES,
+            ),
+            ("secrets", "generate", "-i", str(inventory)),
+        ):
+            seconds, _ = sovstack(home, *step)
+            setup += seconds
+        print(f"{'setup (rig, bootstrap, images, registry, push, secrets)':54} {setup:6.1f} s")
+        seconds, out = sovstack(home, "deploy", "-i", str(inventory))
+        report("first deploy", seconds, out)
+        seconds, out = sovstack(home, "deploy", "-i", str(inventory))
+        report("no-change deploy", seconds, out)
+        (inventory / "group_vars" / "all" / "bench.yml").write_text("keystone_token_expiration: 7200\n")
+        seconds, out = sovstack(home, "reconfigure", "-i", str(inventory))
+        report("reconfigure (keystone token expiry)", seconds, out)
+    finally:
+        if not args.keep:
+            subprocess.run(
+                [str(BIN / "sovstack"), "rig", "down", "--name", RIG, "--keep-image"],
+                env={**os.environ, "SOVSTACK_HOME": str(home)},
+                capture_output=True,
+                check=False,
+            )
+        else:
+            print(f"kept: SOVSTACK_HOME={home}")
+
+
+if __name__ == "__main__":
+    main()
