@@ -176,9 +176,11 @@ def test_no_secret_in_the_run_log_or_the_events(deployed):
         *(directory / "artifacts" / "run" / "job_events").glob("*.json"),
     ]:
         texts[str(path)] = path.read_text(errors="replace")
-    hits = [
-        (name, where) for name, value in secrets.items() for where, text in texts.items() if value in text
-    ]
+    # the CA's certificate is public (clients get it); its key is the secret
+    values = {
+        n: v[v.index("-----BEGIN PRIVATE KEY") :] if "PRIVATE KEY" in v else v for n, v in secrets.items()
+    }
+    hits = [(name, where) for name, value in values.items() for where, text in texts.items() if value in text]
     assert len(texts) > 100
     assert hits == []
 
