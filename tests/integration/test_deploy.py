@@ -132,11 +132,12 @@ def test_rabbitmq_runs_three_nodes_in_one_cluster(deployed):
 def test_config_files_with_secrets_are_not_world_readable(deployed):
     rig = deployed[0]
     for path, mode in [
-        ("/etc/sovstack/keystone/keystone.conf", "640 root 42401"),
-        ("/etc/sovstack/keepalived/keepalived.conf", "600 root root"),
+        ("/etc/sovstack/keystone/keystone.conf", "640 0 42401"),
+        ("/etc/sovstack/keepalived/keepalived.conf", "600 0 0"),
+        ("/etc/sovstack/haproxy/vip.pem", "600 0 42413"),
         ("/var/lib/sovstack/rabbitmq/.erlang.cookie", "400 42411 42411"),
     ]:
-        assert on(rig, "node1", "stat", "-c", "%a %U %G", path).stdout.split() == mode.split(), path
+        assert on(rig, "node1", "stat", "-c", "%a %u %g", path).stdout.split() == mode.split(), path
 
 
 def test_second_deploy_changes_nothing_and_restarts_nothing(deployed):
