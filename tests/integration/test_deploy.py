@@ -90,7 +90,10 @@ def test_the_vip_speaks_tls_with_a_certificate_of_the_internal_ca(deployed):
     assert ca.read_text() in secrets["sovstack_ca"]
     assert "PRIVATE KEY" not in ca.read_text()
     context = ssl.create_default_context(cafile=str(ca))
-    with socket.create_connection((vip, 5000), timeout=10) as raw, context.wrap_socket(raw) as tls:
+    with (
+        socket.create_connection((vip, 5000), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=vip) as tls,
+    ):
         cert = tls.getpeercert()
     assert ("IP Address", vip) in cert["subjectAltName"]
     plain = subprocess.run(
@@ -127,6 +130,37 @@ def test_rabbitmq_runs_three_nodes_in_one_cluster(deployed):
     )
     status = json.loads(proc.stdout)
     assert sorted(status["running_nodes"]) == [f"rabbit@{h}" for h in sorted(rig.hosts)]
+
+
+def test_rabbitmq_makes_durable_queues_quorum_queues(deployed):
+    """A client (kombu, in the keystone image) as the openstack user: a durable queue declared
+    without a type is a quorum queue; a transient one stays classic, as it must."""
+    rig, _, secrets, _ = deployed
+    script = (
+        "import kombu, os\n"
+        "c = kombu.Connection(os.environ['URL'])\n"
+        "kombu.Queue('sovstack_test_durable', channel=c.channel(), durable=True).declare()\n"
+        "q = kombu.Queue('sovstack_test_transient', channel=c.channel(), durable=False, auto_delete=True)\n"
+        "q.declare()\n"
+    )
+    url = f"amqp://openstack:{secrets['rabbitmq_password']}@{rig.hosts['node2']}:5672//"
+    on(rig, "node1", "docker", "exec", "-e", f"URL={url}", "keystone", "python3", "-c", script)
+    queues = on(
+        rig, "node3", "docker", "exec", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "type"
+    )
+    types = dict(line.split("\t") for line in queues.stdout.splitlines()[1:])
+    assert types["sovstack_test_durable"] == "quorum"
+    on(
+        rig,
+        "node3",
+        "docker",
+        "exec",
+        "rabbitmq",
+        "rabbitmqctl",
+        "-q",
+        "delete_queue",
+        "sovstack_test_durable",
+    )
 
 
 def test_config_files_with_secrets_are_not_world_readable(deployed):
