@@ -130,3 +130,10 @@ def test_extra_vars_from_a_file(tmp_path):
     path.write_text("- a\n")
     with pytest.raises(argparse.ArgumentTypeError, match="does not hold a mapping"):
         cli.extra_var(f"@{path}")
+
+
+def test_the_openstack_cli_comes_with_sovstack():
+    """The deploy tells the operator to run `openstack token issue`: the client is installed with sovstack."""
+    from tests.conftest import BIN
+
+    assert (BIN / "openstack").is_file()
