@@ -47,7 +47,7 @@ def main() -> None:
         for step in (
             ("rig", "up", "--name", RIG, "--subnet", SUBNET),
             ("bootstrap", "-i", str(inventory)),
-            ("images", "build", "--only", IMAGES),
+            ("images", "build", "--only", IMAGES + ",registry"),
             ("registry", "-i", str(inventory)),
             (
                 "images",
