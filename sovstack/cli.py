@@ -21,7 +21,7 @@ from docker.errors import DockerException
 from sovstack import __version__, rig
 from sovstack.errors import SovstackError
 from sovstack.images import DEFAULT_SUITE
-from sovstack.paths import state_home
+from sovstack.paths import inventory_dir, state_home
 from sovstack.registry import LOCK_NAME, Archive, Lock, Registry, offline_lock, save_archive, subset_archive
 
 
@@ -98,10 +98,15 @@ def cmd_rig_status(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def inventory_of(args: argparse.Namespace) -> Path:
+    """-i INVENTORY, default the rig's."""
+    return Path(args.inventory) if args.inventory else rig.inventory_path(rig.DEFAULT_NAME)
+
+
 def cmd_playbook(args: argparse.Namespace) -> int:
     from sovstack.runner import run_playbook
 
-    inventory = Path(args.inventory) if args.inventory else rig.inventory_path(rig.DEFAULT_NAME)
+    inventory = inventory_of(args)
     extravars: dict[str, Any] = {}
     for group in args.extra_vars or []:
         extravars.update(group)
@@ -113,7 +118,7 @@ def cmd_playbook(args: argparse.Namespace) -> int:
         args.playbook, inventory, limit=args.limit, extravars=extravars, require_secrets=needs_secrets
     )
     if result.rc == 0 and args.playbook in ("deploy", "reconfigure"):
-        clouds = inventory / "clouds.yaml" if inventory.is_dir() else inventory.parent / "clouds.yaml"
+        clouds = inventory_dir(inventory) / "clouds.yaml"
         if clouds.is_file():
             print("the cloud answers at its VIP; use it with:")
             print(f"  export OS_CLIENT_CONFIG_FILE={clouds} OS_CLOUD=sovstack")
@@ -174,7 +179,7 @@ def service_names(text: str) -> list[str]:
 
 def secrets_inventory(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """The inventory and the vault password file of a `secrets` action."""
-    inventory = Path(args.inventory) if args.inventory else rig.inventory_path(rig.DEFAULT_NAME)
+    inventory = inventory_of(args)
     password = Path(args.vault_password_file) if args.vault_password_file else None
     if password is not None and not password.is_file():
         raise SovstackError(f"--vault-password-file {password}: no such file")

@@ -32,6 +32,12 @@ def collections_path() -> Path:
     return root / "collections"
 
 
+def inventory_dir(inventory: Path) -> Path:
+    """The directory of an inventory: itself, or the one that holds the inventory file
+    (where Ansible looks for its group_vars, and sovstack keeps what lives beside it)."""
+    return inventory.parent if inventory.is_file() else inventory
+
+
 def state_home() -> Path:
     """sovstack's state: the rig, run logs. $SOVSTACK_HOME, default ~/.sovstack."""
     return Path(os.environ.get("SOVSTACK_HOME") or Path.home() / ".sovstack")

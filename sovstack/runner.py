@@ -16,7 +16,7 @@ import yaml
 
 from sovstack import secrets
 from sovstack.errors import SovstackError
-from sovstack.paths import collection_module, collection_root, collections_path, state_home
+from sovstack.paths import collection_module, collection_root, collections_path, inventory_dir, state_home
 
 MESSAGE_LINES = 60
 # Files sovstack keeps in an inventory directory that are not inventory: the operator's config
@@ -143,20 +143,12 @@ def hide_secrets(variables: dict[str, Any], secret_names: set[str]) -> dict[str,
 
 
 def settings_problems(settings: Any, sources: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
-    """The settings check over every source. The secrets of meta/secrets.yml are known settings
-    (strings) even before their role declares them; no secret's value is ever shown."""
+    """The settings check over every source; no secret's value is ever shown. Every secret of
+    meta/secrets.yml is a no_log option of its role (a unit test holds them together)."""
     roles = collection_root() / "roles"
-    known = settings.schema(roles)
-    spec = secrets.load_spec()
-    extra = {name: {"type": "str", "no_log": True} for name in spec if name not in known}
-    hidden = set(spec) | {name for name, option in known.items() if option.get("no_log")}
-    plain: list[tuple[str, str, dict[str, Any]]] = []
-    problems: list[str] = []
-    for path, prefix, variables in sources:
-        shown = hide_secrets(variables, hidden)
-        plain.append((path, prefix, {k: v for k, v in shown.items() if k not in extra}))
-        problems += settings.check(path, prefix, {k: v for k, v in shown.items() if k in extra}, extra)
-    return settings.check_sources(plain, roles) + problems
+    hidden = {name for name, option in settings.schema(roles).items() if option.get("no_log")}
+    shown = [(path, prefix, hide_secrets(variables, hidden)) for path, prefix, variables in sources]
+    return settings.check_sources(shown, roles)
 
 
 def vars_text(path: Path, vault_password_file: Path | None) -> str | None:
@@ -204,11 +196,7 @@ def overrides_problems(
 ) -> list[str]:
     """Override files that match no service, no file of it, or no group or host."""
     configured = [v["sovstack_overrides_dir"] for _, _, v in sources if v.get("sovstack_overrides_dir")]
-    directory = (
-        Path(configured[-1])
-        if configured
-        else (inventory if inventory.is_dir() else inventory.parent) / "overrides"
-    )
+    directory = Path(configured[-1]) if configured else inventory_dir(inventory) / "overrides"
     filters = collection_module("filter.config", package="plugins")
     return filters.override_problems(str(directory), service_files(collection_root() / "roles"), names)
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from sovstack.errors import SovstackError
-from sovstack.paths import collection_root
+from sovstack.paths import collection_root, inventory_dir
 
 ALPHABETS = {"alnum": string.ascii_letters + string.digits, "upper": string.ascii_uppercase}
 DEFAULT_ALPHABET = "alnum"
@@ -187,8 +187,7 @@ def generate_value(spec: SecretSpec) -> str:
 def secrets_path(inventory: Path) -> Path:
     """INVENTORY/group_vars/all/secrets.yml for a directory inventory; for an inventory file,
     group_vars/all/secrets.yml beside it (Ansible loads group_vars next to an inventory file)."""
-    base = inventory.parent if inventory.is_file() else inventory
-    return base / "group_vars" / "all" / "secrets.yml"
+    return inventory_dir(inventory) / "group_vars" / "all" / "secrets.yml"
 
 
 def _existing_inventory(inventory: Path) -> Path:
@@ -439,12 +438,6 @@ def _unset(value: Any) -> bool:
 def _values(inventory: Path, vault_password_file: Path | None) -> dict[Any, Any]:
     path = secrets_path(inventory)
     return read(path, vault_password_file).values if path.exists() else {}
-
-
-def missing(inventory: Path, vault_password_file: Path | None = None) -> list[str]:
-    """The spec's secrets the inventory does not set (absent, or empty), in the spec's order."""
-    values = _values(inventory, vault_password_file)
-    return [name for name in load_spec() if _unset(values.get(name))]
 
 
 def problems(inventory: Path, vault_password_file: Path | None = None) -> list[str]:

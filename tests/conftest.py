@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sovstack.runner import INVENTORY_IGNORE
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # Unit tests import the collection's Python code from this checkout, not an installed copy.
@@ -24,7 +26,7 @@ KEEP_RIGS = os.environ.get("SOVSTACK_TEST_KEEP_RIGS") == "1"
 os.environ["SOVSTACK_HOME"] = str(HOME)
 # ansible and ansible-playbook run directly on the rigs' inventories ignore what a deploy
 # writes beside them, as the sovstack command does.
-os.environ["ANSIBLE_INVENTORY_IGNORE_REGEX"] = r"^(overrides|clouds\.yaml|sovstack-ca\.crt)$"
+os.environ["ANSIBLE_INVENTORY_IGNORE_REGEX"] = INVENTORY_IGNORE
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
