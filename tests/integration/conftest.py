@@ -16,7 +16,17 @@ import testinfra
 from tests.conftest import BIN, KEEP_RIGS, sovstack
 
 REUSE_IMAGES = os.environ.get("SOVSTACK_TEST_REUSE_IMAGES") == "1"
-RIGS = {"docker": ("tdock", "10.77.10.0/24"), "podman": ("tpod", "10.77.11.0/24")}
+# SOVSTACK_TEST_RIG_SET=N (1-9) gives this run rigs of its own (tdockN on 10.78.2N.0/24, tpodN
+# on 10.78.2N+1.0/24), so that two checkouts can run their suites on one machine at once.
+RIG_SET = os.environ.get("SOVSTACK_TEST_RIG_SET", "")
+if RIG_SET:
+    _n = int(RIG_SET)
+    RIGS = {
+        "docker": (f"tdock{_n}", f"10.78.{2 * _n}.0/24"),
+        "podman": (f"tpod{_n}", f"10.78.{2 * _n + 1}.0/24"),
+    }
+else:
+    RIGS = {"docker": ("tdock", "10.77.10.0/24"), "podman": ("tpod", "10.77.11.0/24")}
 
 
 @dataclass
