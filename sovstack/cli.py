@@ -113,6 +113,8 @@ def cmd_playbook(args: argparse.Namespace) -> int:
     services = getattr(args, "services", None)
     if services:
         extravars["sovstack_services"] = services
+    if getattr(args, "stop_members", False):
+        extravars["mariadb_recover_stop_members"] = True
     needs_secrets = args.playbook in SECRET_PLAYBOOKS
     result = run_playbook(
         args.playbook, inventory, limit=args.limit, extravars=extravars, require_secrets=needs_secrets
@@ -162,17 +164,28 @@ PLAYBOOK_COMMANDS = [
 ]
 # Playbooks that run the services: every secret must be set first.
 SECRET_PLAYBOOKS = ("prechecks", "deploy", "reconfigure", "recover_db", "rotate_keys")
-DEPLOY_SERVICES = ("haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone")
+
+
+def deploy_services() -> list[str]:
+    """The services of the catalog (roles/NAME/meta/service.yml), in deploy order."""
+    from sovstack.paths import collection_module
+
+    catalog = collection_module("catalog")
+    try:
+        return list(catalog.load())
+    except catalog.CatalogError as exc:
+        raise SovstackError(f"{exc}: reinstall sovstack") from None
 
 
 def service_names(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
+    known = deploy_services()
     for name in names:
-        if name not in DEPLOY_SERVICES:
-            hint = difflib.get_close_matches(name, DEPLOY_SERVICES, n=1)
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
             raise argparse.ArgumentTypeError(
                 f"unknown service {name!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}:"
-                f" the services are {', '.join(DEPLOY_SERVICES)}"
+                f" the services are {', '.join(known)}"
             )
     return names
 
@@ -464,8 +477,14 @@ def build_parser() -> Parser:
             "--services",
             type=service_names,
             metavar="NAMES",
-            help=f"only these, comma-separated: {', '.join(DEPLOY_SERVICES)}",
+            help=f"only these, comma-separated: {', '.join(deploy_services())}",
         )
+    playbook_commands["recover-db"].add_argument(
+        "--stop-members",
+        action="store_true",
+        help="stop the members that still run but are in no primary component (restart loops,"
+        " non-primary) before recovering; without it recover-db refuses while any runs",
+    )
     for sub in playbook_commands.values():
         sub.add_argument("-i", "--inventory", help="inventory (default: the rig's)")
         sub.add_argument("-l", "--limit", help="only these hosts or groups (an Ansible pattern)")

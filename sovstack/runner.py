@@ -144,7 +144,7 @@ def hide_secrets(variables: dict[str, Any], secret_names: set[str]) -> dict[str,
 
 def settings_problems(settings: Any, sources: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
     """The settings check over every source; no secret's value is ever shown. Every secret of
-    meta/secrets.yml is a no_log option of its role (a unit test holds them together)."""
+    the catalog is a no_log option of its role (a unit test holds them together)."""
     roles = collection_root() / "roles"
     hidden = {name for name, option in settings.schema(roles).items() if option.get("no_log")}
     shown = [(path, prefix, hide_secrets(variables, hidden)) for path, prefix, variables in sources]
@@ -205,7 +205,7 @@ def check_inventory(
     inventory: Path, require_secrets: bool = False, vault_password_file: Path | None = None
 ) -> None:
     """Check every topology and every setting of the inventory before anything runs, and
-    report every problem at once; with require_secrets, every secret of meta/secrets.yml must
+    report every problem at once; with require_secrets, every secret of the service catalog must
     be set. A vault-encrypted vars file is checked when a vault password file is known
     (vault_password_file, or $ANSIBLE_VAULT_PASSWORD_FILE), and skipped otherwise."""
     topology = collection_module("topology")
@@ -250,7 +250,7 @@ def run_playbook(
     require_secrets: bool = False,
 ) -> RunResult:
     """Run sovstack.cloud.<name> against the inventory and report its progress on out; with
-    require_secrets, refuse to run unless every secret of meta/secrets.yml is set."""
+    require_secrets, refuse to run unless every secret of the service catalog is set."""
     import ansible_runner  # imported here: it is slow to import and only runs need it
 
     if not inventory.exists():

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from sovstack.errors import SovstackError
-from sovstack.paths import collection_root, inventory_dir
+from sovstack.paths import collection_module, collection_root, inventory_dir
 
 ALPHABETS = {"alnum": string.ascii_letters + string.digits, "upper": string.ascii_uppercase}
 DEFAULT_ALPHABET = "alnum"
@@ -47,7 +47,7 @@ MERGE_MARK = "# added by `sovstack secrets merge`\n"
 
 @dataclass(frozen=True)
 class SecretSpec:
-    """One secret of meta/secrets.yml."""
+    """One secret of the service catalog (roles/NAME/meta/service.yml, `secrets`)."""
 
     name: str
     role: str
@@ -82,8 +82,8 @@ class SecretsFile:
 # --- the spec ---------------------------------------------------------------------------
 
 
-def spec_path() -> Path:
-    return collection_root() / "meta" / "secrets.yml"
+def roles_path() -> Path:
+    return collection_root() / "roles"
 
 
 def _spec_entry(path: Path, name: Any, entry: Any) -> SecretSpec:
@@ -117,21 +117,21 @@ def _spec_entry(path: Path, name: Any, entry: Any) -> SecretSpec:
     return SecretSpec(name, role, description, length, alphabet, kind)
 
 
-def load_spec(path: Path | None = None) -> dict[str, SecretSpec]:
-    """Every secret of meta/secrets.yml (or of path), checked, in the file's order."""
-    path = path or spec_path()
+def load_spec(roles: Path | None = None) -> dict[str, SecretSpec]:
+    """Every secret of the service catalog (each service's roles/NAME/meta/service.yml, or those
+    under roles), checked, in the catalog's order; the role of each is its service."""
+    catalog = collection_module("catalog")
+    directory = roles or roles_path()
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise SovstackError(
-            f"{path}: cannot read the secrets spec: {exc.strerror}: reinstall sovstack"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise SovstackError(f"{path}: YAML: {getattr(exc, 'problem', None) or exc}") from None
-    entries = data.get("secrets") if isinstance(data, dict) else None
-    if not isinstance(entries, dict):
-        raise SovstackError(f"{path}: secrets: missing or not a mapping of secret names")
-    return {name: _spec_entry(path, name, entry) for name, entry in entries.items()}
+        entries = catalog.load(directory)
+    except catalog.CatalogError as exc:
+        raise SovstackError(f"{exc}: reinstall sovstack") from None
+    spec = {}
+    for service, entry in entries.items():
+        path = directory / service / catalog.ENTRY
+        for name, secret in entry["secrets"].items():
+            spec[name] = _spec_entry(path, name, {**secret, "role": service})
+    return spec
 
 
 def make_ca(common_name: str = "sovstack internal CA") -> str:

@@ -5,7 +5,6 @@ the problems of an overrides directory."""
 
 from __future__ import annotations
 
-import configparser
 import io
 from pathlib import Path
 from typing import Any
@@ -19,30 +18,77 @@ def override_paths(overrides_dir: str, service: str, file: str, host: str, group
     return [path for path in candidates if path.is_file()]
 
 
-def _parser() -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=False, interpolation=None, delimiters=("=",))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep the case of options
-    return parser
+Sections = list[tuple[str, list[tuple[str, str | None]]]]
+
+
+def parse_ini(text: str, source: str) -> Sections:
+    """An INI text as its sections, each with its options in order. A key may repeat (oslo's
+    MultiStrOpt, such as several `[DEFAULT] transport_url` or `[filter] ... ` lines): every
+    occurrence is kept. A key alone on its line (MariaDB's flags) has no value; a line that starts
+    with white space continues the value before it; comments and blank lines are dropped."""
+    sections: Sections = []
+    options: list[tuple[str, str | None]] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip()
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        if line[0].isspace() and options:
+            key, value = options[-1]
+            options[-1] = (key, f"{value or ''}\n{stripped}")
+            continue
+        if stripped.startswith("["):
+            if not stripped.endswith("]") or len(stripped) < 3:
+                raise AnsibleFilterError(
+                    f"cannot merge {source}: line {number}: {stripped!r} is not a [section]"
+                )
+            options = []
+            sections.append((stripped[1:-1].strip(), options))
+            continue
+        if options is None:
+            raise AnsibleFilterError(
+                f"cannot merge {source}: line {number}: {stripped!r} comes before any [section]"
+            )
+        key, sep, value = stripped.partition("=")
+        options.append((key.strip(), value.strip() if sep else None))
+    return sections
 
 
 def merge_ini(text: str, overrides: list[tuple[str, str]]) -> str:
-    merged = _parser()
-    try:
-        merged.read_string(text, source="rendered")
-        for name, override in overrides:
-            merged.read_string(override, source=name)
-    except configparser.Error as exc:
-        raise AnsibleFilterError(
-            f"cannot merge {exc.source if hasattr(exc, 'source') else ''}: {exc}"
-        ) from None
+    """The rendered file with each override's options: an option an override sets replaces every
+    occurrence of it in its section (an override that repeats a key sets all its values); new
+    options and sections are added at the end."""
+    merged = parse_ini(text, "rendered")
+    for name, override in overrides:
+        for section, options in parse_ini(override, name):
+            target = next((opts for sect, opts in merged if sect == section), None)
+            if target is None:
+                merged.append((section, list(options)))
+                continue
+            present = {key for key, _ in target}
+            target[:] = _in_place(target, options) + [opt for opt in options if opt[0] not in present]
     out = io.StringIO()
-    for section in ([merged.default_section] if merged.defaults() else []) + merged.sections():
+    for section, options in merged:
         out.write(f"[{section}]\n")
-        items = merged.defaults() if section == merged.default_section else merged._sections[section]  # type: ignore[attr-defined]
-        for key, value in items.items():
-            out.write(f"{key} = {value}\n")
+        for key, value in options:
+            out.write(f"{key}\n" if value is None else f"{key} = {value}\n")
         out.write("\n")
     return out.getvalue()
+
+
+def _in_place(target: list[tuple[str, str | None]], options: list[tuple[str, str | None]]) -> list:
+    """target with each key the override sets replaced, at its first occurrence, by the
+    override's values for it (all of them, for a repeated key); its other occurrences dropped."""
+    keys = {key for key, _ in options}
+    result: list[tuple[str, str | None]] = []
+    done: set[str] = set()
+    for key, value in target:
+        if key not in keys:
+            result.append((key, value))
+        elif key not in done:
+            result.extend(opt for opt in options if opt[0] == key)
+            done.add(key)
+    return result
 
 
 def config_merge(

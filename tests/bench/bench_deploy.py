@@ -14,16 +14,23 @@ Not a test: it prints figures.   .venv/bin/python tests/bench/bench_deploy.py [-
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from benchlib import BIN, sovstack
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
+from ansible_collections.sovstack.cloud.plugins.module_utils import catalog
+
 RIG, SUBNET = "bench", "10.77.30.0/24"
-IMAGES = "haproxy,keepalived,memcached,mariadb,rabbitmq,keystone"
+CATALOG = catalog.load()
+IMAGES = ",".join(catalog.images(CATALOG, list(CATALOG)))
 
 
 def changed(stdout: str) -> int:
@@ -32,6 +39,17 @@ def changed(stdout: str) -> int:
 
 def report(what: str, seconds: float, stdout: str) -> None:
     print(f"{what:54} {seconds:6.1f} s  ({changed(stdout)} changed)")
+
+
+def tasks_per_service(stdout: str) -> Counter[str]:
+    """Tasks that ran on a host (ok or changed, not skipped), by role, from the run's events."""
+    directory = Path(stdout.splitlines()[0].split("(log: ", 1)[1].rstrip(")"))
+    counts: Counter[str] = Counter()
+    for path in (directory / "artifacts" / "run" / "job_events").glob("*.json"):
+        event = json.loads(path.read_text())
+        if event.get("event") == "runner_on_ok":
+            counts[event["event_data"].get("role") or "(playbook)"] += 1
+    return counts
 
 
 def main() -> None:
@@ -67,6 +85,10 @@ def main() -> None:
         report("first deploy", seconds, out)
         seconds, out = sovstack(home, "deploy", "-i", str(inventory))
         report("no-change deploy", seconds, out)
+        counts = tasks_per_service(out)
+        print(f"  tasks that ran on a host, no-change deploy: {sum(counts.values())}")
+        for role, count in sorted(counts.items(), key=lambda item: -item[1]):
+            print(f"    {role:20} {count:4}")
         (inventory / "group_vars" / "all" / "bench.yml").write_text("keystone_token_expiration: 7200\n")
         seconds, out = sovstack(home, "reconfigure", "-i", str(inventory))
         report("reconfigure (keystone token expiry)", seconds, out)

@@ -10,18 +10,22 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import openstack
 import pytest
+import requests
 import yaml
 
 from tests.conftest import sovstack
+
+from ansible_collections.sovstack.cloud.plugins.module_utils import catalog  # isort: skip
 from tests.integration.conftest import Rig, recap, run_dir
 
-SERVICES = ["haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone"]
-CONTAINERS = ["haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone"]
+CATALOG = catalog.load()
+CONTAINERS = [name for entry in CATALOG.values() for name in entry["containers"]]
 
 
 def on(rig: Rig, host: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -278,7 +282,7 @@ def test_recover_db_refuses_while_a_member_runs(deployed):
     rig = deployed[0]
     proc = sovstack("recover-db", "-i", str(rig.inventory))
     assert proc.returncode != 0
-    assert "recover-db is for a cluster where every member stopped" in proc.stdout
+    assert "the cluster is up: node1, node2, node3 in its primary component" in proc.stdout
 
 
 def test_rotate_keys_gives_every_host_the_same_new_keys_and_old_tokens_stay_valid(deployed):
@@ -321,3 +325,123 @@ def test_an_override_for_one_host_restarts_only_its_keystone(deployed):
         shutil.rmtree(overrides)
         proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def wsrep(rig: Rig, host: str) -> dict[str, str]:
+    return dict(line.split("\t") for line in sql(rig, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines())
+
+
+def test_a_broken_override_stops_the_roll_at_the_first_host_it_restarts(deployed):
+    """mariadb rolls one host at a time: an override MariaDB refuses fails the first member it
+    restarts (the others after the first member come first, node1 last), and the run stops
+    there, naming host and container; the other members keep running, the cluster keeps its
+    primary component, and removing the override brings the member back."""
+    rig = deployed[0]
+    before = started_at(rig)
+    override = rig.inventory / "overrides" / "mariadb" / "my.cnf"
+    override.parent.mkdir(parents=True)
+    override.write_text("[mysqld]\nno_such_option_at_all = 1\n")
+    try:
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "mariadb")
+        assert proc.returncode != 0
+        assert "node2" in proc.stdout and "mariadb" in proc.stdout, proc.stdout
+        after = started_at(rig)
+        for key in ("node1/mariadb", "node3/mariadb"):
+            assert after[key] == before[key], key
+        status = wsrep(rig, "node1")
+        assert status["wsrep_cluster_status"] == "Primary"
+        assert status["wsrep_cluster_size"] == "2"
+    finally:
+        shutil.rmtree(override.parent.parent)
+    proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "mariadb")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for host in rig.hosts:
+        status = wsrep(rig, host)
+        assert (status["wsrep_cluster_size"], status["wsrep_local_state_comment"]) == ("3", "Synced"), host
+
+
+def test_tokens_keep_issuing_through_a_rolling_restart_of_keystone(deployed):
+    """A bounded client (a few requests a second, only to the rig's VIP, at most 10 minutes)
+    issues tokens while keystone restarts host by host, each drained in HAProxy first."""
+    rig, _, secrets, vip = deployed
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": "admin",
+                        "domain": {"id": "default"},
+                        "password": secrets["keystone_admin_password"],
+                    }
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+        }
+    }
+    url = f"https://{vip}:5000/v3/auth/tokens"
+    ca = str(rig.inventory / "sovstack-ca.crt")
+    results: list[int | str] = []
+    done = threading.Event()
+
+    def issue() -> None:
+        deadline = time.monotonic() + 600
+        with requests.Session() as session:
+            while not done.is_set() and time.monotonic() < deadline:
+                try:
+                    results.append(session.post(url, json=body, verify=ca, timeout=10).status_code)
+                except requests.RequestException as exc:
+                    results.append(type(exc).__name__)
+                time.sleep(0.3)
+
+    before = started_at(rig)
+    settings = rig.inventory / "group_vars" / "all" / "test-rolling.yml"
+    settings.write_text("keystone_token_expiration: 5400\n")
+    client = threading.Thread(target=issue)
+    client.start()
+    try:
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        done.set()
+        client.join()
+        settings.unlink()
+    after = started_at(rig)
+    assert sorted(k for k in before if before[k] != after[k]) == [f"{h}/keystone" for h in sorted(rig.hosts)]
+    failed = [r for r in results if r != 201]
+    assert len(results) > 10
+    assert failed == []
+    proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_recover_db_stops_members_outside_a_primary_component_and_recovers(deployed):
+    """Two members lost at once: the third is non-primary, the two come back and cannot join.
+    recover-db refuses without --stop-members, and with it stops them and brings the cluster
+    back with every row."""
+    rig = deployed[0]
+    sql(rig, "node1", "CREATE DATABASE IF NOT EXISTS canary2")
+    sql(rig, "node1", "CREATE TABLE IF NOT EXISTS canary2.rows (id INT PRIMARY KEY)")
+    sql(rig, "node1", "INSERT INTO canary2.rows VALUES (1), (2)")
+    killers = [
+        subprocess.Popen(["docker", "exec", f"sovstack-{rig.name}-{host}", "docker", "kill", "mariadb"])
+        for host in ("node2", "node3")
+    ]
+    for killer in killers:
+        assert killer.wait(timeout=60) == 0
+    deadline = time.monotonic() + 60
+    while wsrep(rig, "node1")["wsrep_cluster_status"] == "Primary" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert wsrep(rig, "node1")["wsrep_cluster_status"] != "Primary"
+
+    proc = sovstack("recover-db", "-i", str(rig.inventory))
+    assert proc.returncode != 0
+    assert "but in no primary component" in proc.stdout, proc.stdout
+    assert "sovstack recover-db --stop-members" in proc.stdout
+    proc = sovstack("recover-db", "-i", str(rig.inventory), "--stop-members")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for host in rig.hosts:
+        assert sql(rig, host, "SELECT COUNT(*) FROM canary2.rows") == "2", host
+        status = wsrep(rig, host)
+        assert (status["wsrep_cluster_size"], status["wsrep_cluster_status"]) == ("3", "Primary"), host
+    assert connect(rig.inventory).auth_token

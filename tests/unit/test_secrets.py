@@ -64,21 +64,23 @@ def test_the_documentation_lists_every_secret():
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("{role: x, description: d}", "secrets.a_secret.length: missing: give the number of characters"),
-        ("{role: x, length: 0}", "secrets.a_secret.length: 0 is not a positive number of characters"),
-        (
-            "{role: x, length: 8, alphabet: hex}",
-            "secrets.a_secret.alphabet: 'hex' is unknown: use alnum or upper",
-        ),
-        ("{length: 8}", "secrets.a_secret.role: missing: name the role whose option it is"),
-        ("{role: x, length: 8, size: 3}", "secrets.a_secret.size: unknown field"),
+        ("{description: d}", "secrets.a_secret.length: missing: give the number of characters"),
+        ("{length: 0}", "secrets.a_secret.length: 0 is not a positive number of characters"),
+        ("{length: 8, alphabet: hex}", "secrets.a_secret.alphabet: 'hex' is unknown: use alnum or upper"),
+        ("{length: 8, kind: key}", "secrets.a_secret.kind: 'key' is unknown: use password or ca"),
+        ("{length: 8, size: 3}", "secrets.a_secret: give description, length, alphabet, kind"),
     ],
 )
 def test_a_broken_spec_names_file_and_key(tmp_path, entry, message):
-    path = tmp_path / "secrets.yml"
-    path.write_text(f"secrets:\n  a_secret: {entry}\n")
+    """The secrets are in the service catalog: a broken one is named by its entry's file and key."""
+    path = tmp_path / "demo" / "meta" / "service.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "name: demo\nlayer: infrastructure\ncontainers: {demo: {image: demo, group: control}}\n"
+        f"secrets:\n  a_secret: {entry}\n"
+    )
     with pytest.raises(SovstackError) as err:
-        secrets.load_spec(path)
+        secrets.load_spec(tmp_path)
     assert str(err.value).startswith(f"{path}: {message}")
 
 
@@ -332,8 +334,8 @@ def test_check_inventory_requires_the_secrets(inventory, monkeypatch):
         check_inventory(inventory, require_secrets=True)
     merge = f"`sovstack secrets merge -i {inventory}`"
     assert [line.strip() for line in str(err.value).splitlines()[1:]] == [
-        f"{path}: database_root_password: secret missing: run {merge}",
         f"{path}: keepalived_password: secret is empty: set it, or delete the key and run {merge}",
+        f"{path}: database_root_password: secret missing: run {merge}",
         f"{path}: rabbitmq_password: secret missing: run {merge}",
         f"{path}: keystone_database_password: secret missing: run {merge}",
     ]

@@ -89,15 +89,40 @@ def test_rabbitmq_hash_is_rabbits_sha256_and_stable():
     assert raw[4:] == hashlib.sha256(raw[:4] + b"s3cret").digest()
 
 
+def test_repeated_options_survive_the_merge_and_an_override_sets_all_of_them(tmp_path: Path):
+    """oslo's MultiStrOpt: a key may repeat. The rendered file's repeats are kept; an override
+    that names the key replaces all of them with its own (repeats included); a bare key
+    (MariaDB's flags) stays a bare key."""
+    rendered = (
+        "# managed\n[DEFAULT]\ntransport_url = rabbit://a\ntransport_url = rabbit://b\ndebug = false\n"
+        "[mysqld]\nskip-name-resolve\n[filter]\nx = 1\n  continued\n"
+    )
+    write(tmp_path / "nova" / "nova.conf", "[DEFAULT]\ndebug = true\n[pci]\nalias = {a}\nalias = {b}\n")
+    args = (str(tmp_path), "nova", "nova.conf")
+    assert config.config_merge(rendered, *args, "node1", ["compute"], "ini") == (
+        "[DEFAULT]\ntransport_url = rabbit://a\ntransport_url = rabbit://b\ndebug = true\n\n"
+        "[mysqld]\nskip-name-resolve\n\n[filter]\nx = 1\ncontinued\n\n"
+        "[pci]\nalias = {a}\nalias = {b}\n\n"
+    )
+    write(tmp_path / "nova" / "node1" / "nova.conf", "[DEFAULT]\ntransport_url = rabbit://c\n")
+    merged = config.config_merge(rendered, *args, "node1", ["compute"], "ini")
+    assert merged.startswith("[DEFAULT]\ntransport_url = rabbit://c\ndebug = true\n\n")
+    write(tmp_path / "nova" / "node2" / "nova.conf", "debug = true\n")
+    with pytest.raises(AnsibleFilterError, match=r"nova\.conf: line 1: 'debug = true' comes before"):
+        config.config_merge(rendered, *args, "node2", ["compute"], "ini")
+
+
 def test_every_secret_is_a_no_log_option_of_its_role_and_back():
-    spec = yaml.safe_load((REPO / "meta" / "secrets.yml").read_text())["secrets"]
+    from sovstack import secrets
+
+    spec = secrets.load_spec()
     declared = {}
     for path in (REPO / "roles").glob("*/meta/argument_specs.yml"):
         options = yaml.safe_load(path.read_text())["argument_specs"]["main"]["options"]
         for name, option in options.items():
             if option.get("no_log") and option.get("required"):
                 declared[name] = path.parts[-3]
-    assert declared == {name: entry["role"] for name, entry in spec.items()}
+    assert declared == {name: entry.role for name, entry in spec.items()}
 
 
 def test_inventory_with_an_override_that_matches_nothing_is_refused(tmp_path: Path):
