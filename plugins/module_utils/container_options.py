@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import shlex
 from typing import TYPE_CHECKING, Any
@@ -114,39 +115,55 @@ def cap_name(cap: str) -> str:
     return cap[4:] if cap.startswith("CAP_") else cap
 
 
-def parse_volume(spec: str) -> tuple[str, str, str]:
-    """'src:dst[:opts]' -> (src, dst, 'ro'|'rw'); engine-added propagation flags are dropped."""
+PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
+DEFAULT_PROPAGATION = "rprivate"  # both engines' default for a bind mount
+_VOLUME_OPTIONS = {
+    "ro",
+    "rw",
+    "z",
+    "Z",
+    "rbind",
+    "bind",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "exec",
+    "suid",
+    "dev",
+    "nocopy",
+    *PROPAGATIONS,
+}
+
+
+def parse_volume(spec: str) -> tuple[str, ...]:
+    """'src:dst[:opts]' -> (src, dst, 'ro'|'rw'), or (src, dst, mode, propagation) when the
+    mount propagation is not the engines' default (rprivate); other engine-added flags are dropped."""
     parts = str(spec).split(":")
     if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1].startswith("/"):
         raise OptionError(
-            f"volumes: {spec!r} is not SOURCE:/container/path[:ro|rw] "
+            f"volumes: {spec!r} is not SOURCE:/container/path[:ro|rw[,PROPAGATION]] "
             "(SOURCE an absolute path or a volume name)"
         )
     opts = set(parts[2].split(",")) if len(parts) == 3 else set()
-    unknown = opts - {
-        "ro",
-        "rw",
-        "z",
-        "Z",
-        "rprivate",
-        "private",
-        "rshared",
-        "shared",
-        "rslave",
-        "slave",
-        "rbind",
-        "bind",
-        "nosuid",
-        "nodev",
-        "noexec",
-        "exec",
-        "suid",
-        "dev",
-        "nocopy",
-    }
+    unknown = opts - _VOLUME_OPTIONS
     if unknown:
         raise OptionError(f"volumes: {spec!r} has unknown options {', '.join(sorted(unknown))}")
-    return (parts[0].rstrip("/") or "/", parts[1].rstrip("/") or "/", "ro" if "ro" in opts else "rw")
+    propagation = sorted(opts & set(PROPAGATIONS))
+    if len(propagation) > 1:
+        raise OptionError(f"volumes: {spec!r} has more than one mount propagation ({', '.join(propagation)})")
+    volume: tuple[str, ...] = (
+        parts[0].rstrip("/") or "/",
+        parts[1].rstrip("/") or "/",
+        "ro" if "ro" in opts else "rw",
+    )
+    if propagation and propagation[0] != DEFAULT_PROPAGATION:
+        volume = (*volume, propagation[0])
+    return volume
+
+
+def volume_bind(volume: tuple[str, ...] | list[str]) -> str:
+    """A parsed volume back as the engine's bind string (SOURCE:/path:mode[,propagation])."""
+    return f"{volume[0]}:{volume[1]}:{','.join(volume[2:])}"
 
 
 def parse_device(spec: str | dict[str, Any]) -> tuple[str, str, str | None]:
@@ -238,6 +255,34 @@ def healthcheck_of(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return result
 
 
+_CGROUP_RULE = re.compile(r"([abc]) (\d+|\*):(\d+|\*) ([rwm]{1,3})")
+
+
+def parse_cgroup_rule(rule: str) -> str:
+    """'c 10:200 rwm' (type a, b or c; major:minor, numbers or *; permissions) -> normalized."""
+    match = _CGROUP_RULE.fullmatch(" ".join(str(rule).split()))
+    if not match or len(set(match.group(4))) != len(match.group(4)):
+        raise OptionError(
+            f"device_cgroup_rules: {rule!r} is not TYPE MAJOR:MINOR PERMISSIONS "
+            "(for example 'c 10:200 rwm' or 'a *:* rwm')"
+        )
+    kind, major, minor, perms = match.groups()
+    return f"{kind} {major}:{minor} {''.join(c for c in 'rwm' if c in perms)}"
+
+
+def sysctls_of(value: dict[str, Any]) -> dict[str, str]:
+    """{'net.ipv4.ip_forward': 1} -> {'net.ipv4.ip_forward': '1'}."""
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        name = str(key).strip()
+        if not re.fullmatch(r"[a-z][a-z0-9_]*(\.[A-Za-z0-9_/-]+)+", name):
+            raise OptionError(f"sysctls: {key!r} is not a sysctl name (for example net.ipv4.ip_forward)")
+        if item is None or isinstance(item, (dict, list)):
+            raise OptionError(f"sysctls: {key}: give a value (a string or a number)")
+        result[name] = str(int(item)) if isinstance(item, bool) else str(item)
+    return result
+
+
 # -- the options --------------------------------------------------------------------------
 
 
@@ -270,6 +315,10 @@ def desired(params: dict[str, Any], image_info: dict[str, Any], engine: str = "d
         )
     if params.get("devices") is not None:
         want["devices"] = sorted((parse_device(d) for d in params["devices"]), key=lambda d: d[:2])
+    if params.get("device_cgroup_rules") is not None:
+        want["device_cgroup_rules"] = sorted({parse_cgroup_rule(r) for r in params["device_cgroup_rules"]})
+    if params.get("sysctls") is not None:
+        want["sysctls"] = sysctls_of(params["sysctls"])
     if params.get("security_opt") is not None:
         want["security_opt"] = sorted({str(s).replace("=", ":", 1) for s in params["security_opt"]})
     want["privileged"] = bool(params.get("privileged"))
@@ -324,18 +373,20 @@ def current(info: dict[str, Any], image_info: dict[str, Any] | None, engine: str
         k: v for k, v in env.items() if not (k in image_env and image_env[k] == v) and k not in ENGINE_ENV
     }
     have["engine_environment"] = {k: v for k, v in env.items() if k in ENGINE_ENV}
-    volumes: list[tuple[str, str, str]] = []
+    volumes: list[tuple[str, ...]] = []
     for bind in host.get("Binds") or []:
         with contextlib.suppress(OptionError):
             volumes.append(parse_volume(bind))
     for mount in info.get("Mounts") or []:
         # podman lists named volumes in Mounts only
         if mount.get("Type") == "volume" and mount.get("Name"):
-            entry = (
+            entry: tuple[str, ...] = (
                 mount["Name"],
                 mount["Destination"].rstrip("/") or "/",
                 "rw" if mount.get("RW", True) else "ro",
             )
+            if mount.get("Propagation") not in (None, "", DEFAULT_PROPAGATION):
+                entry = (*entry, mount["Propagation"])
             if entry not in volumes:
                 volumes.append(entry)
     have["volumes"] = sorted(set(volumes))
@@ -351,6 +402,10 @@ def current(info: dict[str, Any], image_info: dict[str, Any] | None, engine: str
     # Both engines report CapAdd/CapDrop against Docker's default set (podman expands ALL).
     have["capabilities"] = effective_caps(DOCKER_DEFAULT_CAPS, have["cap_add"], have["cap_drop"])
     have["devices"] = sorted((parse_device(d) for d in host.get("Devices") or []), key=lambda d: d[:2])
+    have["device_cgroup_rules"] = sorted(
+        {parse_cgroup_rule(r) for r in host.get("DeviceCgroupRules") or [] if _CGROUP_RULE.fullmatch(r)}
+    )
+    have["sysctls"] = {str(k): str(v) for k, v in (host.get("Sysctls") or {}).items()}
     have["security_opt"] = sorted({str(s).replace("=", ":", 1) for s in host.get("SecurityOpt") or []})
     have["privileged"] = bool(host.get("Privileged"))
     have["ulimits"] = sorted(
@@ -395,6 +450,9 @@ def _matches(key: str, want: Any, have_all: dict[str, Any]) -> bool:
         # the engine adds default ulimits (podman's containers.conf); the ones asked for must be set
         have_by_name = {u[0]: u for u in have}
         return all(have_by_name.get(u[0]) == u for u in want)
+    if key == "sysctls":
+        # podman adds its default sysctls (containers.conf); the ones asked for must be set
+        return all(have.get(k) == v for k, v in want.items())
     if key == "security_opt":
         # podman adds options of its own (label=disable and the like)
         return set(want) <= set(have)
@@ -470,7 +528,7 @@ def create_request(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """Keyword arguments for APIClient.create_host_config and create_container."""
     host: dict[str, Any] = {
-        "binds": [f"{source}:{target}:{mode}" for source, target, mode in want.get("volumes", [])],
+        "binds": [volume_bind(v) for v in want.get("volumes", [])],
         "privileged": want["privileged"],
     }
     if "tmpfs" in want:
@@ -484,6 +542,10 @@ def create_request(
         host["cap_drop"] = want["cap_drop"]
     if "devices" in want:
         host["devices"] = [f"{path}:{target}:{perms}" for path, target, perms in want["devices"]]
+    if "device_cgroup_rules" in want:
+        host["device_cgroup_rules"] = want["device_cgroup_rules"]
+    if "sysctls" in want:
+        host["sysctls"] = want["sysctls"]
     if "security_opt" in want:
         host["security_opt"] = [s.replace(":", "=", 1) for s in want["security_opt"]]
     if "ulimits" in want:
@@ -544,3 +606,46 @@ def update_request(want: dict[str, Any], changed: Collection[str]) -> dict[str, 
     if "cpuset_cpus" in changed:
         args["cpuset_cpus"] = want["cpuset_cpus"]
     return args
+
+
+def check_bind_sources(want: dict[str, Any]) -> None:
+    """A bind source must exist on the host (the engines would make an empty directory)."""
+    for volume in want.get("volumes", []):
+        source, target = volume[0], volume[1]
+        if source.startswith("/") and not os.path.exists(source):
+            raise OptionError(
+                f"volumes: bind source {source} (for {target}) does not exist on this host: "
+                "create it first, or use a named volume"
+            )
+
+
+# The argument spec of a container's definition, shared by sovstack.cloud.container and
+# sovstack.cloud.job; documented in the doc fragment sovstack.cloud.container_options.
+DEFINITION_ARGS: dict[str, dict[str, Any]] = dict(
+    image=dict(type="str"),
+    pull=dict(type="str", default="missing", choices=["never", "missing", "always"]),
+    command=dict(type="raw"),
+    entrypoint=dict(type="raw"),
+    environment=dict(type="dict"),
+    volumes=dict(type="list", elements="str"),
+    tmpfs=dict(type="list", elements="str"),
+    network_mode=dict(type="str"),
+    pid_mode=dict(type="str"),
+    ipc_mode=dict(type="str"),
+    cgroupns_mode=dict(type="str", choices=["host", "private"]),
+    user=dict(type="str"),
+    cap_add=dict(type="list", elements="str"),
+    cap_drop=dict(type="list", elements="str"),
+    devices=dict(type="list", elements="str"),
+    device_cgroup_rules=dict(type="list", elements="str"),
+    sysctls=dict(type="dict"),
+    security_opt=dict(type="list", elements="str"),
+    privileged=dict(type="bool", default=False),
+    ulimits=dict(type="list", elements="str"),
+    labels=dict(type="dict"),
+    memory=dict(type="str"),
+    memory_reservation=dict(type="str"),
+    cpu_shares=dict(type="int"),
+    cpus=dict(type="float"),
+    cpuset_cpus=dict(type="str"),
+)

@@ -120,6 +120,30 @@ def pull_image(client: APIClient, image: str, auth: dict[str, str] | None = None
     return found
 
 
+def ensure_image(client: APIClient, image: str, pull: str, check: bool) -> tuple[dict[str, Any], bool]:
+    """The image's inspect data under a module's `pull` rule (never, missing, always), and
+    whether a missing image was (in check mode: would be) pulled. Check mode pulls nothing: the
+    data is then a stand-in whose Id says so."""
+    info = None if pull == "always" else inspect_image(client, image)
+    if info is not None:
+        return info, False
+    if pull == "never":
+        raise EngineError(f"image {image} is not on this host and pull is never: load or pull it first")
+    if check and pull == "missing":
+        return {"Id": "(pulled) " + image, "Config": {}}, True
+    return pull_image(client, image), pull == "missing"
+
+
+def log_tail(client: APIClient, container: str, lines: int = 20) -> list[str]:
+    """The last lines of a container's log (stdout and stderr); [] when the engine has none."""
+    try:
+        raw = client.logs(container, stdout=True, stderr=True, tail=lines)
+    except (APIError, DockerException):
+        return []
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    return text.splitlines()[-lines:]
+
+
 def health_of(state: dict[str, Any]) -> dict[str, Any]:
     """The health record of a container's State (Docker: Health; Podman 4 also: Healthcheck)."""
     return state.get("Health") or state.get("Healthcheck") or {}

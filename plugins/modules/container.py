@@ -35,78 +35,14 @@ options:
     description:
       - C(started) (exists with this definition and runs), C(stopped), C(absent), C(restarted)
         (as started, then restarted if it was not just started), C(healthy) (as started, then waits
-        until the healthcheck passes, failing after O(healthy_timeout) seconds or when the container exits).
+        until the healthcheck passes).
+      - C(healthy) fails after O(healthy_timeout) seconds, and at once when the container exits or
+        restarts while it waits (its restart count grows; a restart loop under
+        O(restart_policy=unless-stopped) looks running between restarts). The message names the
+        container and ends with the last 20 lines of its log; the result carries them as RV(log_tail).
     type: str
     choices: [started, stopped, absent, restarted, healthy]
     default: started
-  image:
-    description: Image by tag or digest (C(registry:5000/keystone:2024.1) or C(registry:5000/keystone@sha256:...)). Required unless O(state=absent).
-    type: str
-  pull:
-    description: C(missing) pulls the image when the engine does not have it; C(always) pulls on every run (a moved tag recreates the container); C(never) fails when it is missing.
-    type: str
-    choices: [never, missing, always]
-    default: missing
-  command:
-    description: Command (a list, or a string split like a shell would).
-    type: raw
-  entrypoint:
-    description: Entry point (a list, or a string split like a shell would).
-    type: raw
-  environment:
-    description: Environment variables. Variables of the image's own are not compared unless named here.
-    type: dict
-  volumes:
-    description: Bind mounts and named volumes, C(SOURCE:/path[:ro|rw]). A bind source must exist on the host.
-    type: list
-    elements: str
-  tmpfs:
-    description: tmpfs mounts, C(/path[:options]).
-    type: list
-    elements: str
-  network_mode:
-    description: C(bridge) (the engine's default), C(host), C(none), C(container:NAME), or a network name.
-    type: str
-  pid_mode:
-    description: PID namespace, for example C(host).
-    type: str
-  ipc_mode:
-    description: IPC namespace, for example C(host), C(private), C(shareable).
-    type: str
-  cgroupns_mode:
-    description: cgroup namespace, C(host) or C(private).
-    type: str
-    choices: [host, private]
-  user:
-    description: User (and group) the command runs as, C(name), C(uid) or C(uid:gid).
-    type: str
-  cap_add:
-    description: Capabilities to add, by name (C(NET_ADMIN) or C(CAP_NET_ADMIN)).
-    type: list
-    elements: str
-  cap_drop:
-    description: Capabilities to drop, by name, or C(ALL).
-    type: list
-    elements: str
-  devices:
-    description: Devices, C(/dev/HOST[:/dev/CONTAINER[:rwm]]).
-    type: list
-    elements: str
-  security_opt:
-    description: Security options, for example C(seccomp=unconfined), C(apparmor=unconfined), C(no-new-privileges).
-    type: list
-    elements: str
-  privileged:
-    description: Every capability and device. The exception, for a service that cannot work without it; contradicts O(cap_drop).
-    type: bool
-    default: false
-  ulimits:
-    description: Ulimits, C(NAME=SOFT[:HARD]), for example C(nofile=65536:65536).
-    type: list
-    elements: str
-  labels:
-    description: Labels. Labels of the image's own are not compared unless named here.
-    type: dict
   healthcheck:
     description: The container's healthcheck.
     type: dict
@@ -134,21 +70,6 @@ options:
   stop_timeout:
     description: Seconds between the stop signal and SIGKILL.
     type: int
-  memory:
-    description: Memory limit (C(512m), C(2g), bytes).
-    type: str
-  memory_reservation:
-    description: Memory soft limit.
-    type: str
-  cpu_shares:
-    description: CPU weight.
-    type: int
-  cpus:
-    description: CPU limit in cores (C(1.5)).
-    type: float
-  cpuset_cpus:
-    description: CPUs the container may use (C(0-1)).
-    type: str
   config_hash:
     description: Hash of the container's configuration files. A change alone restarts the container without recreating it.
     type: str
@@ -173,6 +94,7 @@ attributes:
     description: Shows the differing options before and after.
 extends_documentation_fragment:
   - sovstack.cloud.engine
+  - sovstack.cloud.container_options
 author:
   - sovstack developers
 """  # noqa: E501 - option descriptions are kept verbatim, one YAML line each
@@ -206,6 +128,34 @@ EXAMPLES = r"""
     cap_add: [NET_ADMIN, SYS_NICE, IPC_LOCK]
     devices: [/dev/net/tun]
 
+- name: libvirt's host-level options, each named (no privileged)
+  sovstack.cloud.container:
+    name: nova_libvirt
+    image: "{{ sovstack_registry }}/nova-libvirt:1"
+    state: healthy
+    network_mode: host
+    pid_mode: host
+    cgroupns_mode: host
+    cap_add: [SYS_ADMIN, NET_ADMIN, SYS_NICE, IPC_LOCK]
+    security_opt: [apparmor=unconfined, seccomp=unconfined]
+    devices: [/dev/kvm, /dev/net/tun]
+    device_cgroup_rules: ["c 10:232 rwm", "b *:* rwm"]
+    volumes:
+      - /run/libvirt:/run/libvirt:rw,rshared
+      - /lib/modules:/lib/modules:ro
+      - /sys/fs/cgroup:/sys/fs/cgroup:rw
+    healthcheck:
+      test: virsh version
+    restart_policy: unless-stopped
+
+- name: A container with its own network namespace that forwards
+  sovstack.cloud.container:
+    name: router
+    image: "{{ sovstack_registry }}/tools:1"
+    sysctls:
+      net.ipv4.ip_forward: 1
+    cap_add: [NET_ADMIN]
+
 - name: Remove a container
   sovstack.cloud.container:
     name: old_service
@@ -225,6 +175,12 @@ differences:
   type: list
   elements: str
   sample: [environment, volumes]
+log_tail:
+  description: The last 20 lines of the container's log, when O(state=healthy) failed.
+  returned: when state=healthy failed
+  type: list
+  elements: str
+  sample: ["keystone: error: cannot connect to the database"]
 container:
   description:
     - The container after the task, as M(sovstack.cloud.container_info) describes it (without
@@ -247,9 +203,10 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     NotFound,
     connect,
     describe,
+    ensure_image,
     health_of,
     inspect_image,
-    pull_image,
+    log_tail,
 )
 
 if TYPE_CHECKING:
@@ -292,31 +249,12 @@ class Container:
     # -- the image -----------------------------------------------------------------------
 
     def image(self) -> dict[str, Any]:
-        image = self.params["image"]
-        pull = self.params["pull"]
-        info = None if pull == "always" else inspect_image(self.client, image)
-        if info is None:
-            if pull == "never":
-                self.module.fail_json(
-                    msg=f"image {image} is not on this host and pull is never: load or pull it first"
-                )
-            if self.check and pull == "missing":
-                self.actions.append("pull")
-                return {"Id": "(pulled) " + image, "Config": {}}
-            info = pull_image(self.client, image)
-            if pull == "missing":
-                self.actions.append("pull")
+        info, pulled = ensure_image(self.client, self.params["image"], self.params["pull"], self.check)
+        if pulled:
+            self.actions.append("pull")
         return info
 
     # -- the definition ----------------------------------------------------------------
-
-    def check_binds(self, want: dict[str, Any]) -> None:
-        for source, target, _ in want.get("volumes", []):
-            if source.startswith("/") and not os.path.exists(source):
-                self.module.fail_json(
-                    msg=f"volumes: bind source {source} (for {target}) does not exist on this host: "
-                    "create it first, or use a named volume"
-                )
 
     def create(self, want: dict[str, Any], config_hash: str | None, action: str = "create") -> str | None:
         labels = dict(want.get("labels", {}))
@@ -421,9 +359,9 @@ class Container:
             opts.check_contradictions(params)
             image_info = self.image()
             want = opts.desired(params, image_info, self.engine)
+            opts.check_bind_sources(want)
         except opts.OptionError as exc:
             self.module.fail_json(msg=str(exc))
-        self.check_binds(want)
         config_hash = params.get("config_hash")
         info = self.inspect()
         changed_options = []
@@ -487,30 +425,51 @@ class Container:
             self.actions.pop()
             return False
 
-    def wait_healthy(self, container_id: str) -> None:
+    def wait_healthy(self, container_id: str, fresh: bool) -> None:
+        """Until the healthcheck passes; fails at once when the container exits or restarts
+        (fresh: made by this task, so any restart counts), else after healthy_timeout."""
         timeout = self.params["healthy_timeout"]
         deadline = time.monotonic() + timeout
+        restarts = None if not fresh else 0
         while True:
             info = self.client.inspect_container(container_id)
             state = info["State"]
             health = health_of(state)
             if not health:
                 self.module.fail_json(msg=f"{self.name} has no healthcheck: give one, or use state started")
+            count = int(info.get("RestartCount") or 0)
+            restarts = count if restarts is None else restarts
+            if count > restarts or state.get("Restarting"):
+                self.fail_unhealthy(
+                    f"{self.name} restarted before it was healthy (restart count {count}, "
+                    f"last exit code {state.get('ExitCode')}): it fails, and its restart policy "
+                    "starts it again"
+                )
+            if not state.get("Running"):
+                self.fail_unhealthy(
+                    f"{self.name} exited (code {state.get('ExitCode')}) before it was healthy"
+                )
             status = health.get("Status")
             if status == "healthy":
                 return
-            if not state.get("Running"):
-                self.module.fail_json(
-                    msg=f"{self.name} exited (code {state.get('ExitCode')}) before it was healthy: "
-                    f"see `{self.engine} logs {self.name}`"
-                )
             if time.monotonic() > deadline:
                 log = (health.get("Log") or [{}])[-1]
-                self.module.fail_json(
-                    msg=f"{self.name} is not healthy after {timeout:d} s (status {status}, "
+                self.fail_unhealthy(
+                    f"{self.name} is not healthy after {timeout:d} s (status {status}, "
                     f"last check exit {log.get('ExitCode')}: {(log.get('Output') or '').strip()[:300]})"
                 )
             time.sleep(0.5)
+
+    def fail_unhealthy(self, msg: str) -> None:
+        """Fail with the container's last 20 log lines, in the message and as log_tail."""
+        tail = log_tail(self.client, self.name, 20)
+        text = "\n".join(tail) if tail else "(the log is empty)"
+        self.module.fail_json(
+            msg=f"{msg}; the last lines of its log (`{self.engine} logs --tail 20 {self.name}`):\n{text}",
+            log_tail=tail,
+            actions=self.actions,
+            container=self.summary(),
+        )
 
     def summary(self) -> dict[str, Any]:
         info = None if self.check else self.inspect()
@@ -523,25 +482,7 @@ def main() -> None:
         state=dict(
             type="str", default="started", choices=["started", "stopped", "absent", "restarted", "healthy"]
         ),
-        image=dict(type="str"),
-        pull=dict(type="str", default="missing", choices=["never", "missing", "always"]),
-        command=dict(type="raw"),
-        entrypoint=dict(type="raw"),
-        environment=dict(type="dict"),
-        volumes=dict(type="list", elements="str"),
-        tmpfs=dict(type="list", elements="str"),
-        network_mode=dict(type="str"),
-        pid_mode=dict(type="str"),
-        ipc_mode=dict(type="str"),
-        cgroupns_mode=dict(type="str", choices=["host", "private"]),
-        user=dict(type="str"),
-        cap_add=dict(type="list", elements="str"),
-        cap_drop=dict(type="list", elements="str"),
-        devices=dict(type="list", elements="str"),
-        security_opt=dict(type="list", elements="str"),
-        privileged=dict(type="bool", default=False),
-        ulimits=dict(type="list", elements="str"),
-        labels=dict(type="dict"),
+        **opts.DEFINITION_ARGS,
         healthcheck=dict(
             type="dict",
             options=dict(
@@ -554,11 +495,6 @@ def main() -> None:
         ),
         restart_policy=dict(type="str", choices=["no", "on-failure", "always", "unless-stopped"]),
         stop_timeout=dict(type="int"),
-        memory=dict(type="str"),
-        memory_reservation=dict(type="str"),
-        cpu_shares=dict(type="int"),
-        cpus=dict(type="float"),
-        cpuset_cpus=dict(type="str"),
         config_hash=dict(type="str"),
         recreate=dict(type="bool", default=False),
         healthy_timeout=dict(type="int", default=120),
@@ -578,7 +514,9 @@ def main() -> None:
             if state == "restarted" and not just_started and "recreate" not in container.actions:
                 container.act("restart", client.restart, container_id, timeout=container.stop_timeout())
             if state == "healthy" and not module.check_mode:
-                container.wait_healthy(container_id)
+                container.wait_healthy(
+                    container_id, fresh=bool({"create", "recreate"} & set(container.actions))
+                )
     except EngineError as exc:
         module.fail_json(msg=str(exc), actions=container.actions)
     except APIError as exc:

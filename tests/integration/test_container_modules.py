@@ -115,6 +115,7 @@ def test_healthy_times_out_and_says_why(rig):
     assert result["status"] == "FAILED!"
     assert result["msg"].startswith("sick is not healthy after 4 s")
     assert "not yet" in result["msg"]
+    assert "the last lines of its log" in result["msg"] and "log_tail" in result
     container(rig, name="sick", state="absent")
 
 
@@ -124,12 +125,45 @@ def test_healthy_fails_when_the_container_exits(rig):
         name="gone",
         state="healthy",
         image="sovstack-test/busybox:1",
-        command=["/bin/sh", "-c", "exit 3"],
+        command=[
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 1 30); do echo line $i; done; echo cannot go on >&2; exit 3",
+        ],
         healthcheck={"test": "true", "interval": "1s"},
     )
     assert result["status"] == "FAILED!"
     assert result["msg"].startswith("gone exited (code 3) before it was healthy")
+    # the last 20 lines of its log, stdout and stderr, in the message and the result
+    assert len(result["log_tail"]) == 20
+    assert result["log_tail"][-1] == "cannot go on" and "line 12" in result["log_tail"]
+    assert "line 11" not in result["log_tail"]
+    assert result["msg"].endswith("line 30\ncannot go on")
     container(rig, name="gone", state="absent")
+
+
+def test_healthy_fails_at_once_on_a_restart_loop(rig):
+    """A container that exits and is started again by its restart policy looks running between
+    restarts: the wait fails at the first restart, not after healthy_timeout."""
+    result = container(
+        rig,
+        name="loop",
+        state="healthy",
+        healthy_timeout=600,
+        image="sovstack-test/busybox:1",
+        command=["/bin/sh", "-c", "echo starting; sleep 1; echo no database >&2; exit 4"],
+        restart_policy="unless-stopped",
+        healthcheck={"test": "false", "interval": "30s"},
+        stop_timeout=1,
+    )
+    assert result["status"] == "FAILED!", result
+    # Docker shows the restart (the count, or Restarting); Podman may show the exit before it
+    assert result["msg"].startswith(
+        ("loop restarted before it was healthy", "loop exited (code 4) before it was healthy")
+    ), result["msg"]
+    assert "code 4" in result["msg"]
+    assert "no database" in result["log_tail"] and "no database" in result["msg"]
+    container(rig, name="loop", state="absent")
 
 
 def test_stopped_restarted_absent(rig):
@@ -319,3 +353,240 @@ def test_container_survives_a_host_reboot(rig, engine_client):
     assert container(rig, name="boot", **args)["status"] == "SUCCESS"
     container(rig, name="boot", state="absent")
     assert not host.file("/etc/systemd/system/sovstack-container-boot.service").exists
+
+
+def engine_inspect(rig, name: str) -> dict:
+    return json.loads(rig.host("node1").check_output(f"{rig.engine} inspect {name}"))[0]
+
+
+def test_mount_propagation_is_kept_and_compared(rig):
+    """A volume's propagation is made as asked (a mount on the host after the start shows in an
+    rslave volume), compared (a change recreates), and unchanged changes nothing."""
+    node1 = rig.host("node1")
+    node1.run_test("mkdir -p /var/tmp/prop")
+    slave = {**BASE, "volumes": ["/var/tmp/prop:/prop:rw,rslave"]}
+    made = container(rig, name="prop", **slave)
+    assert made["actions"] == ["create", "start"], made
+    assert container(rig, name="prop", **slave)["status"] == "SUCCESS"
+    mounts = {m["Destination"]: m for m in engine_inspect(rig, "prop")["Mounts"]}
+    assert mounts["/prop"]["Propagation"] == "rslave"
+    node1.run_test("mkdir -p /var/tmp/prop/sub && mount -t tmpfs sovstack-prop /var/tmp/prop/sub")
+    try:
+        node1.run_test("touch /var/tmp/prop/sub/seen")
+        assert node1.run(f"{rig.engine} exec prop test -f /prop/sub/seen").rc == 0
+    finally:
+        node1.run("umount /var/tmp/prop/sub")
+    private = {**BASE, "volumes": ["/var/tmp/prop:/prop:rw,rprivate"]}
+    changed = container(rig, name="prop", **private)
+    assert changed["differences"] == ["volumes"] and changed["actions"][0] == "recreate", changed
+    # rprivate is the engines' default: the same as no propagation at all
+    assert container(rig, name="prop", **{**BASE, "volumes": ["/var/tmp/prop:/prop"]})["status"] == "SUCCESS"
+    shared = {**BASE, "volumes": ["/var/tmp/prop:/prop:rw,rshared"]}
+    assert container(rig, name="prop", **shared)["differences"] == ["volumes"]
+    assert container(rig, name="prop", **shared)["status"] == "SUCCESS"
+    mounts = {m["Destination"]: m for m in engine_inspect(rig, "prop")["Mounts"]}
+    assert mounts["/prop"]["Propagation"] == "rshared"
+    container(rig, name="prop", state="absent")
+
+
+def in_container(rig, name: str, command: str):
+    return rig.host("node1").run(f"{rig.engine} exec {name} sh -c {json.dumps(command)}")
+
+
+def test_host_level_options_take_effect(rig):
+    """pid, ipc and cgroup namespaces, devices, device cgroup rules and sysctls: each does what it
+    says inside the container, on both engines (privileged cannot run on the rig: see its docs)."""
+    node1 = rig.host("node1")
+    host_level = {
+        **BASE,
+        "pid_mode": "host",
+        "ipc_mode": "host",
+        "cgroupns_mode": "host",
+        "devices": ["/dev/zero:/dev/testzero:rw"],
+        "device_cgroup_rules": ["c 42:* rwm"],
+        "sysctls": {"net.ipv4.tcp_keepalive_time": 621},
+    }
+    isolated = {**BASE, "ipc_mode": "private", "cgroupns_mode": "private"}
+    try:
+        assert container(rig, name="hostlvl", **host_level)["status"] == "CHANGED"
+        assert container(rig, name="hostlvl", **host_level)["status"] == "SUCCESS"
+        assert container(rig, name="isolvl", **isolated)["status"] == "CHANGED"
+
+        host_ns = {ns: node1.check_output(f"readlink /proc/self/ns/{ns}") for ns in ("pid", "ipc", "cgroup")}
+        for ns in ("pid", "ipc", "cgroup"):
+            inside = in_container(rig, "hostlvl", f"readlink /proc/self/ns/{ns}").stdout.strip()
+            assert inside == host_ns[ns], ns
+            alone = in_container(rig, "isolvl", f"readlink /proc/self/ns/{ns}").stdout.strip()
+            assert alone and alone != host_ns[ns], ns
+        assert in_container(rig, "hostlvl", "cat /proc/1/comm").stdout.strip() == "systemd"
+
+        assert (
+            in_container(rig, "hostlvl", "head -c 4 /dev/testzero | od -An -tx1").stdout.split() == ["00"] * 4
+        )
+        assert in_container(rig, "isolvl", "test -e /dev/testzero").rc != 0
+
+        # major 42 has no driver: the cgroup rule lets the open reach the kernel (no such
+        # device); without the rule the device cgroup refuses it (operation not permitted)
+        node = "mknod /tmp/dev42 c 42 0 && cat /tmp/dev42"
+        allowed = in_container(rig, "hostlvl", node)
+        refused = in_container(rig, "isolvl", node)
+        assert "No such device" in allowed.stderr, allowed.stderr
+        assert "Operation not permitted" in refused.stderr, refused.stderr
+
+        sysctl = "cat /proc/sys/net/ipv4/tcp_keepalive_time"
+        assert in_container(rig, "hostlvl", sysctl).stdout.strip() == "621"
+        assert in_container(rig, "isolvl", sysctl).stdout.strip() != "621"
+    finally:
+        container(rig, name="hostlvl", state="absent")
+        container(rig, name="isolvl", state="absent")
+
+
+# -- sovstack.cloud.job ------------------------------------------------------------------------
+
+
+def job(rig, *flags, **args):
+    return run_module(
+        rig, "sovstack.cloud.job", {"engine": rig.engine, "state_dir": JOB_STATE, **args}, *flags
+    )
+
+
+JOB_STATE = "/var/tmp/sovstack-test-jobs"
+JOB_OUT = "/var/tmp/sovstack-test-job-out"
+JOB = {
+    "image": "sovstack-test/busybox:1",
+    "volumes": [f"{JOB_OUT}:/out"],
+    "command": ["/bin/sh", "-c", "echo ran >> /out/runs; echo hello from the job; echo a warning >&2"],
+}
+
+
+def runs(rig) -> int:
+    out = rig.host("node1").run(f"cat {JOB_OUT}/runs")
+    return len(out.stdout.split()) if out.rc == 0 else 0
+
+
+def job_containers(rig) -> list[str]:
+    return rig.host("node1").check_output(f"{rig.engine} ps -a --format '{{{{.Names}}}}'").split()
+
+
+@pytest.fixture
+def job_host(rig):
+    node1 = rig.host("node1")
+    node1.run_test(f"rm -rf {JOB_STATE} {JOB_OUT} && mkdir -p {JOB_OUT}")
+    yield rig
+    node1.run(f"rm -rf {JOB_STATE} {JOB_OUT}")
+
+
+def test_job_runs_once_until_its_inputs_change(job_host):
+    rig = job_host
+    first = job(rig, key="sync", inputs="config-1", **JOB)
+    assert first["status"] == "CHANGED", first.get("msg")
+    assert first["ran"] and first["reason"] == "never run" and first["actions"] == ["run"]
+    assert first["rc"] == 0
+    assert first["stdout"] == "hello from the job\n" and first["stderr"] == "a warning\n"
+    assert runs(rig) == 1
+    assert "sovstack-job-sync" not in job_containers(rig)
+    record = json.loads(rig.host("node1").file(f"{JOB_STATE}/sync.json").content_string)
+    assert record["rc"] == 0 and "config-1" not in json.dumps(record)
+
+    same = job(rig, key="sync", inputs="config-1", **JOB)
+    assert same["status"] == "SUCCESS" and not same["ran"] and same["reason"] == "unchanged"
+    assert runs(rig) == 1
+
+    checked = job(rig, "--check", key="sync", inputs="config-2", **JOB)
+    assert checked["status"] == "CHANGED" and checked["reason"] == "inputs changed"
+    assert checked["actions"] == ["run"] and runs(rig) == 1
+
+    assert job(rig, key="sync", inputs="config-2", **JOB)["reason"] == "inputs changed"
+    assert runs(rig) == 2
+    other = {**JOB, "command": [*JOB["command"][:2], JOB["command"][2] + "; echo more"]}
+    assert job(rig, key="sync", inputs="config-2", **other)["reason"] == "definition changed"
+    assert runs(rig) == 3
+    forced = job(rig, key="sync", inputs="config-2", force=True, **other)
+    assert forced["status"] == "CHANGED" and forced["reason"] == "forced"
+    assert runs(rig) == 4
+    assert job(rig, key="sync", inputs="config-2", **other)["status"] == "SUCCESS"
+    assert runs(rig) == 4
+
+
+def test_job_failure_says_why_and_runs_again(job_host):
+    rig = job_host
+    failing = {
+        **JOB,
+        "command": [
+            "/bin/sh",
+            "-c",
+            "for i in $(seq 1 30); do echo step $i; done; echo schema broken >&2; exit 3",
+        ],
+    }
+    failed = job(rig, key="bad", **failing)
+    assert failed["status"] == "FAILED!"
+    assert failed["msg"].startswith("job bad failed (exit code 3); the last lines of its output:")
+    assert failed["msg"].endswith("step 30\nschema broken")
+    assert len(failed["log_tail"]) == 20 and "step 10" not in failed["log_tail"]
+    assert failed["rc"] == 3
+    assert "sovstack-job-bad" not in job_containers(rig)
+    assert not rig.host("node1").file(f"{JOB_STATE}/bad.json").exists
+    again = job(rig, key="bad", **failing)
+    assert again["status"] == "FAILED!" and again["reason"] == "never run"
+
+
+def test_job_secrets_stay_out_of_the_result(job_host):
+    rig = job_host
+    secret = "s3cret-job-Pw-4711"
+    args = {
+        **JOB,
+        "environment": {"DB_PASSWORD": secret},
+        "command": ["/bin/sh", "-c", 'echo "connecting with $DB_PASSWORD"; test "$DB_PASSWORD" = never'],
+    }
+    failed = job(rig, key="secret", **args)
+    assert failed["status"] == "FAILED!"
+    assert "connecting with" in failed["msg"]
+    assert secret not in json.dumps(failed) and secret not in failed["diff_text"]
+    ok = job(rig, key="secret", **{**args, "command": ["/bin/sh", "-c", 'echo "$DB_PASSWORD" > /out/pw']})
+    assert ok["status"] == "CHANGED", ok.get("msg")
+    assert secret not in json.dumps(ok)
+    # the job had it, by environment
+    assert rig.host("node1").file(f"{JOB_OUT}/pw").content_string.strip() == secret
+
+
+def test_job_left_behind_is_removed_and_a_slow_job_is_stopped(job_host):
+    rig = job_host
+    node1 = rig.host("node1")
+    node1.run_test(f"{rig.engine} run -d --name sovstack-job-left sovstack-test/busybox:1 sleep 3600")
+    result = job(rig, key="left", **JOB)
+    assert result["status"] == "CHANGED", result.get("msg")
+    assert result["actions"] == ["remove leftover", "run"]
+    assert "sovstack-job-left" not in job_containers(rig)
+
+    slow = job(
+        rig, key="slow", job_timeout=3, **{**JOB, "command": ["/bin/sh", "-c", "echo waiting; sleep 600"]}
+    )
+    assert slow["status"] == "FAILED!"
+    assert slow["msg"].startswith("job slow did not finish within 3 s (job_timeout)")
+    assert "waiting" in slow["log_tail"]
+    assert "sovstack-job-slow" not in job_containers(rig)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"key": "bad key"}, "key: 'bad key' is not a job name"),
+        (
+            {"key": "img", "image": "sovstack-test/nope:1", "pull": "never"},
+            "image sovstack-test/nope:1 is not on this host",
+        ),
+        (
+            {"key": "vol", "volumes": ["/srv/nowhere:/data"]},
+            "volumes: bind source /srv/nowhere (for /data) does not exist",
+        ),
+        (
+            {"key": "rule", "device_cgroup_rules": ["c 1:1"]},
+            "device_cgroup_rules: 'c 1:1' is not TYPE MAJOR:MINOR",
+        ),
+    ],
+)
+def test_job_clear_failures(job_host, args, message):
+    result = job(job_host, **{**JOB, **args})
+    assert result["status"] == "FAILED!"
+    assert message in result["msg"]
+    assert runs(job_host) == 0

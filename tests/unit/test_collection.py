@@ -15,7 +15,7 @@ def run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, check=False)
 
 
-@pytest.mark.parametrize("module", ["sysctl", "container", "container_info", "image", "volume"])
+@pytest.mark.parametrize("module", ["sysctl", "container", "container_info", "image", "volume", "job"])
 def test_ansible_doc_renders_every_module_from_any_directory(module, tmp_path):
     proc = run(str(BIN / "ansible-doc"), f"sovstack.cloud.{module}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -91,6 +91,8 @@ def test_galaxy_tarball_installs_offline(tmp_path):
     for path in (
         "plugins/modules/sysctl.py",
         "plugins/modules/container.py",
+        "plugins/modules/job.py",
+        "plugins/doc_fragments/container_options.py",
         "plugins/inventory/topology.py",
         "plugins/doc_fragments/engine.py",
         "plugins/module_utils/topology.py",

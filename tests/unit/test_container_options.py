@@ -242,3 +242,71 @@ def test_definition_label_leaves_out_image_and_limits():
     want = opts.desired({"memory": "64m", "user": "1"}, {"Id": "sha256:x"}, "docker")
     label = json.loads(opts.definition_label(want))
     assert label == {"privileged": False, "user": "1"}
+
+
+# -- mount propagation, device cgroup rules, sysctls ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("/run/libvirt:/run/libvirt:rw,rshared", ("/run/libvirt", "/run/libvirt", "rw", "rshared")),
+        ("/var/lib/ceph:/var/lib/ceph:rslave", ("/var/lib/ceph", "/var/lib/ceph", "rw", "rslave")),
+        ("/srv:/srv:ro,slave", ("/srv", "/srv", "ro", "slave")),
+        ("/srv:/srv:shared", ("/srv", "/srv", "rw", "shared")),
+        ("/srv:/srv:private", ("/srv", "/srv", "rw", "private")),
+        # the engines' default propagation is the same volume as none given
+        ("/srv:/srv:rprivate", ("/srv", "/srv", "rw")),
+        ("/srv:/srv:rw,rslave,rbind", ("/srv", "/srv", "rw", "rslave")),  # podman's form
+    ],
+)
+def test_volume_propagation_is_kept(spec, parsed):
+    assert opts.parse_volume(spec) == parsed
+    # and given back to the engine as it was asked for
+    assert opts.parse_volume(opts.volume_bind(parsed)) == parsed
+
+
+def test_two_propagations_are_refused():
+    with pytest.raises(opts.OptionError, match="more than one mount propagation"):
+        opts.parse_volume("/srv:/srv:rslave,rshared")
+
+
+def test_propagation_is_compared():
+    image = {"Id": "sha256:x"}
+    slave = opts.desired({"volumes": ["/srv:/srv:rslave"]}, image)
+    shared = opts.desired({"volumes": ["/srv:/srv:rshared"]}, image)
+    default = opts.desired({"volumes": ["/srv:/srv"]}, image)
+    assert slave["volumes"] != shared["volumes"] != default["volumes"]
+    have = {"volumes": sorted(slave["volumes"])}
+    assert opts.differences(shared, have, None) == ["volumes"]
+    assert opts.differences(slave, have, None) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "normalized"),
+    [
+        ("c 10:200 rwm", "c 10:200 rwm"),
+        ("a *:* rwm", "a *:* rwm"),
+        ("b  8:*  mr", "b 8:* rm"),
+        ("c 1:3 w", "c 1:3 w"),
+    ],
+)
+def test_device_cgroup_rules(rule, normalized):
+    assert opts.parse_cgroup_rule(rule) == normalized
+
+
+@pytest.mark.parametrize("rule", ["c 10:200", "x 1:1 rwm", "c one:1 r", "c 1:1 rwx", "c 1:1 rr", "c 1 r"])
+def test_bad_device_cgroup_rules(rule):
+    with pytest.raises(opts.OptionError, match=r"^device_cgroup_rules: "):
+        opts.parse_cgroup_rule(rule)
+
+
+def test_sysctls():
+    assert opts.sysctls_of({"net.ipv4.ip_forward": 1, "kernel.shmmax": "68719476736"}) == {
+        "net.ipv4.ip_forward": "1",
+        "kernel.shmmax": "68719476736",
+    }
+    assert opts.sysctls_of({"net.ipv4.conf.all.forwarding": True}) == {"net.ipv4.conf.all.forwarding": "1"}
+    for bad in ({"ip_forward": 1}, {"net.ipv4 .x": 1}, {"net.ipv4.ip_forward": None}):
+        with pytest.raises(opts.OptionError, match=r"^sysctls: "):
+            opts.sysctls_of(bad)
