@@ -138,3 +138,34 @@ def test_services_that_wait_for_each_other_are_refused(tmp_path: Path):
         )
     with pytest.raises(catalog.CatalogError, match="the services a, b wait for each other"):
         catalog.load(tmp_path)
+
+
+def test_the_engine_joins_containers_with_their_entry_and_drops_disabled_ones():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.sovstack.cloud.plugins.filter import catalog as filters
+
+    entry = {
+        "name": "ceph",
+        "containers": {
+            "ceph_mon": {"image": "ceph", "group": "control"},
+            "ceph_osd": {"image": "ceph", "group": "storage"},
+        },
+    }
+    containers = [
+        {"name": "ceph_mon"},
+        {"name": "ceph_osd_sdb", "catalog_name": "ceph_osd", "command": ["osd", "sdb"]},
+        {"name": "ceph_osd_sdc", "catalog_name": "ceph_osd", "enabled": False},
+    ]
+    assert filters.catalog_containers(containers, entry, ["storage"]) == [
+        {"name": "ceph_osd_sdb", "command": ["osd", "sdb"], "image": "ceph", "group": "storage"}
+    ]
+    assert [c["name"] for c in filters.catalog_containers(containers, entry, ["control", "storage"])] == [
+        "ceph_mon",
+        "ceph_osd_sdb",
+    ]
+    with pytest.raises(
+        AnsibleFilterError, match="container 'ceph_rgw' is not in the service's catalog entry"
+    ):
+        filters.catalog_containers([{"name": "ceph_rgw"}], entry, ["control"])
+    groups = {"control": ["n1", "n2"], "storage": ["n2", "n3"]}
+    assert filters.catalog_hosts(entry, groups) == ["n1", "n2", "n3"]
