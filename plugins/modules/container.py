@@ -101,7 +101,11 @@ options:
     type: bool
     default: false
   ulimits:
-    description: Ulimits, C(NAME=SOFT[:HARD]), for example C(nofile=65536:65536).
+    description:
+      - Ulimits, C(NAME=SOFT[:HARD]), for example C(nofile=65536:65536).
+      - Those not named keep the engine's defaults on both engines (dockerd's C(default-ulimits); on
+        Podman the C(default_ulimits) of its containers.conf files, which Podman itself would drop
+        for a container that names any ulimit).
     type: list
     elements: str
   labels:
@@ -249,6 +253,7 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     describe,
     health_of,
     inspect_image,
+    podman_default_ulimits,
     pull_image,
 )
 
@@ -322,6 +327,8 @@ class Container:
         labels = dict(want.get("labels", {}))
         labels[opts.DEFINITION_LABEL] = opts.definition_label(want)
         host_args, container_args, extra_host = opts.create_request(self.params, want, labels)
+        if self.engine == "podman" and host_args.get("ulimits"):
+            host_args["ulimits"] = opts.with_default_ulimits(host_args["ulimits"], podman_default_ulimits())
         self.actions.append(action)
         if self.check:
             return None
