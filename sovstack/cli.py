@@ -46,6 +46,15 @@ def host_count(text: str) -> int:
     return value
 
 
+def engine_list(text: str) -> str:
+    """--engine: one engine, or one per host (their count is checked against --hosts by rig up)."""
+    try:
+        rig.parse_engines(text, len(text.split(",")))
+    except SovstackError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--engine {text}: ")) from None
+    return text
+
+
 def extra_var(text: str) -> dict[str, Any]:
     """-e KEY=VALUE, or -e @FILE for a YAML file of variables."""
     if text.startswith("@"):
@@ -66,7 +75,7 @@ def cmd_rig_up(args: argparse.Namespace) -> int:
     state = rig.up(args.name, args.hosts, args.engine, args.subnet, say)
     print(f"\nrig {state.name!r} is up: {len(state.hosts)} hosts on {state.subnet}, engine {state.engine}")
     for host in state.hosts:
-        print(f"  {host.name:8} {host.address:15} container {host.container}")
+        print(f"  {host.name:8} {host.address:15} {host.engine:7} container {host.container}")
     inventory = rig.inventory_path(state.name)
     print(f"inventory: {inventory}")
     print(
@@ -440,9 +449,11 @@ def build_parser() -> Parser:
     up.add_argument("--hosts", type=host_count, default=3, help="number of hosts (default 3)")
     up.add_argument(
         "--engine",
-        choices=rig.ENGINES,
+        type=engine_list,
         default="docker",
-        help="container engine the hosts' services run on, written to the inventory (default docker)",
+        metavar="ENGINE[,ENGINE...]",
+        help="container engine the hosts' services run on, docker or podman, written to the inventory: "
+        "one for every host, or one per host in order, e.g. docker,podman,docker (default docker)",
     )
     up.add_argument("--subnet", help=f"IPv4 network of the rig (default {rig.DEFAULT_SUBNET})")
     up.set_defaults(func=cmd_rig_up)
