@@ -99,10 +99,14 @@ def cmd_rig_status(args: argparse.Namespace) -> int:
         return 1
     print(f"rig {state.name!r}: {state.subnet}, engine {state.engine}, image {state.image}")
     healthy = True
+    engines = {host.name: host.engine for host in state.hosts}
     for host in hosts:
         ok = host.state == "running" and host.ssh
         healthy = healthy and ok
-        print(f"  {host.name:8} {host.address:15} {host.state:10} ssh {'ok' if host.ssh else 'DOWN'}")
+        print(
+            f"  {host.name:8} {host.address:15} {engines[host.name]:7} {host.state:10} "
+            f"ssh {'ok' if host.ssh else 'DOWN'}"
+        )
     print(f"inventory: {rig.inventory_path(state.name)}")
     return 0 if healthy else 1
 
