@@ -46,6 +46,15 @@ def host_count(text: str) -> int:
     return value
 
 
+def engine_list(text: str) -> str:
+    """--engine: one engine, or one per host (their count is checked against --hosts by rig up)."""
+    try:
+        rig.parse_engines(text, len(text.split(",")))
+    except SovstackError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--engine {text}: ")) from None
+    return text
+
+
 def extra_var(text: str) -> dict[str, Any]:
     """-e KEY=VALUE, or -e @FILE for a YAML file of variables."""
     if text.startswith("@"):
@@ -66,7 +75,7 @@ def cmd_rig_up(args: argparse.Namespace) -> int:
     state = rig.up(args.name, args.hosts, args.engine, args.subnet, say)
     print(f"\nrig {state.name!r} is up: {len(state.hosts)} hosts on {state.subnet}, engine {state.engine}")
     for host in state.hosts:
-        print(f"  {host.name:8} {host.address:15} container {host.container}")
+        print(f"  {host.name:8} {host.address:15} {host.engine:7} container {host.container}")
     inventory = rig.inventory_path(state.name)
     print(f"inventory: {inventory}")
     print(
@@ -90,10 +99,14 @@ def cmd_rig_status(args: argparse.Namespace) -> int:
         return 1
     print(f"rig {state.name!r}: {state.subnet}, engine {state.engine}, image {state.image}")
     healthy = True
+    engines = {host.name: host.engine for host in state.hosts}
     for host in hosts:
         ok = host.state == "running" and host.ssh
         healthy = healthy and ok
-        print(f"  {host.name:8} {host.address:15} {host.state:10} ssh {'ok' if host.ssh else 'DOWN'}")
+        print(
+            f"  {host.name:8} {host.address:15} {engines[host.name]:7} {host.state:10} "
+            f"ssh {'ok' if host.ssh else 'DOWN'}"
+        )
     print(f"inventory: {rig.inventory_path(state.name)}")
     return 0 if healthy else 1
 
@@ -453,9 +466,11 @@ def build_parser() -> Parser:
     up.add_argument("--hosts", type=host_count, default=3, help="number of hosts (default 3)")
     up.add_argument(
         "--engine",
-        choices=rig.ENGINES,
+        type=engine_list,
         default="docker",
-        help="container engine the hosts' services run on, written to the inventory (default docker)",
+        metavar="ENGINE[,ENGINE...]",
+        help="container engine the hosts' services run on, docker or podman, written to the inventory: "
+        "one for every host, or one per host in order, e.g. docker,podman,docker (default docker)",
     )
     up.add_argument("--subnet", help=f"IPv4 network of the rig (default {rig.DEFAULT_SUBNET})")
     up.set_defaults(func=cmd_rig_up)

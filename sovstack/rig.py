@@ -87,21 +87,42 @@ class RigHost:
     name: str
     address: str
     container: str
+    engine: str = "docker"  # the container engine of this host's services
 
 
 @dataclass
 class RigState:
     name: str
     subnet: str
-    engine: str
+    engine: str  # as given to `rig up --engine`: one engine, or one per host (docker,podman,docker)
     image: str
     hosts: list[RigHost]
 
     @classmethod
     def load(cls, path: Path) -> RigState:
         data = json.loads(path.read_text())
-        data["hosts"] = [RigHost(**host) for host in data["hosts"]]
+        # a rig made before engines per host: every host runs the rig's one engine
+        data["hosts"] = [RigHost(**{"engine": data["engine"], **host}) for host in data["hosts"]]
         return cls(**data)
+
+
+def parse_engines(text: str, hosts: int) -> list[str]:
+    """`--engine` as each host's engine: one engine for every host, or one per host, in order
+    (docker,podman,docker: node2 runs podman, node1 and node3 docker)."""
+    engines = [e.strip() for e in text.split(",")]
+    unknown = sorted({e for e in engines if e not in ENGINES})
+    if unknown:
+        raise SovstackError(
+            f"--engine {text}: {', '.join(map(repr, unknown))} unknown: use {' or '.join(ENGINES)}"
+        )
+    if len(engines) == 1:
+        return engines * hosts
+    if len(engines) != hosts:
+        raise SovstackError(
+            f"--engine {text} names {len(engines)} engines for {hosts} hosts: "
+            "name one engine, or one per host"
+        )
+    return engines
 
 
 def rig_dir(name: str) -> Path:
@@ -450,10 +471,14 @@ def topology_data(state: RigState, key: Path) -> dict[str, Any]:
     subnet = ipaddress.ip_network(state.subnet)
     first = subnet.network_address + FIRST_HOST_OFFSET
     controls = control_count(len(state.hosts))
-    hosts = {}
+    engines = {host.engine for host in state.hosts}
+    hosts: dict[str, dict[str, Any]] = {}
     for index, host in enumerate(state.hosts, start=1):
         roles = ["control", "k8s"] if index <= controls else []
         hosts[host.name] = {"index": index, "roles": [*roles, "network", "compute", "storage"]}
+        if len(engines) > 1:
+            hosts[host.name]["vars"] = {"container_engine": host.engine}
+    engine_vars = {"container_engine": state.hosts[0].engine} if len(engines) == 1 else {}
     return {
         "plugin": "sovstack.cloud.topology",
         "networks": {
@@ -472,7 +497,7 @@ def topology_data(state: RigState, key: Path) -> dict[str, Any]:
                 "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
             ),
             "ansible_python_interpreter": "/usr/bin/python3",
-            "container_engine": state.engine,
+            **engine_vars,
             "sovstack_rig": state.name,
             # The registry runs on node1 (playbook sovstack.cloud.registry), plain HTTP on the
             # rig's own network.
@@ -504,8 +529,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
     check_name(name)
     if not 1 <= hosts <= MAX_HOSTS:
         raise SovstackError(f"--hosts must be between 1 and {MAX_HOSTS}, got {hosts}")
-    if engine not in ENGINES:
-        raise SovstackError(f"--engine {engine!r} is unknown: use one of {', '.join(ENGINES)}")
+    engines = parse_engines(engine, hosts)
     require_root()
     directory = rig_dir(name)
     state_file = directory / "rig.json"
@@ -515,7 +539,8 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
             raise SovstackError(
                 f"rig {name!r} runs on {previous.subnet}, not {subnet_text}: `sovstack rig down` first"
             )
-        if engine != previous.engine:
+        before = [h.engine for h in previous.hosts]
+        if engines[: len(before)] != before:
             raise SovstackError(
                 f"rig {name!r} was made for engine {previous.engine}, not {engine}: `sovstack rig down` first"
             )
@@ -537,7 +562,10 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
     key = ensure_key(directory, say)
     rig_hosts = [
         RigHost(
-            f"node{i}", str(subnet.network_address + FIRST_HOST_OFFSET - 1 + i), f"sovstack-{name}-node{i}"
+            f"node{i}",
+            str(subnet.network_address + FIRST_HOST_OFFSET - 1 + i),
+            f"sovstack-{name}-node{i}",
+            engines[i - 1],
         )
         for i in range(1, hosts + 1)
     ]

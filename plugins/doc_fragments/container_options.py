@@ -88,7 +88,11 @@ options:
     type: bool
     default: false
   ulimits:
-    description: Ulimits, C(NAME=SOFT[:HARD]), for example C(nofile=65536:65536).
+    description:
+      - Ulimits, C(NAME=SOFT[:HARD]), for example C(nofile=65536:65536).
+      - Those not named keep the engine's defaults on both engines (dockerd's C(default-ulimits); on
+        Podman the C(default_ulimits) of its containers.conf files, which Podman itself would drop
+        for a container that names any ulimit).
     type: list
     elements: str
   labels:

@@ -205,6 +205,19 @@ def parse_ulimit(spec: str | dict[str, Any]) -> tuple[str, int, int]:
         raise OptionError(f"ulimits: {spec!r} is not NAME=SOFT[:HARD]") from None
 
 
+def with_default_ulimits(ulimits: list[dict[str, Any]], defaults: Iterable[str]) -> list[dict[str, Any]]:
+    """The ulimits of a create request (Name/Soft/Hard) and, for each name they leave out, the
+    engine's default (NAME=SOFT[:HARD] strings): Docker's merge, done for Podman."""
+    named = {ulimit_name(u["Name"]) for u in ulimits}
+    added = []
+    for spec in defaults:
+        name, soft, hard = parse_ulimit(spec)
+        if name not in named:
+            named.add(name)
+            added.append({"Name": name, "Soft": soft, "Hard": hard})
+    return [*ulimits, *added]
+
+
 def ulimit_name(name: str) -> str:
     """nofile, NOFILE and podman's RLIMIT_NOFILE are one ulimit."""
     name = str(name).strip().lower()

@@ -5,7 +5,9 @@ Docker-compatible API, both spoken through the `docker` Python SDK."""
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,43 @@ ENGINE_ARGS = dict(
     engine_url=dict(type="str"),
     timeout=dict(type="int", default=120),
 )
+
+
+# Podman's containers.conf files, in the order it reads them (a later one overrides).
+PODMAN_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+PODMAN_CONF_DIR = "/etc/containers/containers.conf.d"
+_ULIMITS_RE = re.compile(r"^\s*default_ulimits\s*=\s*\[(.*?)\]", re.MULTILINE | re.DOTALL)
+_SECTION_RE = re.compile(r"^\s*\[([^\]]+)\]\s*$", re.MULTILINE)
+
+
+def podman_default_ulimits(paths: list[str] | None = None) -> list[str]:
+    """The default_ulimits of podman's containers.conf files on this host (NAME=SOFT:HARD),
+    the last file that sets them winning; [] when none does.
+
+    Podman applies them only to a container that names no ulimit of its own: one that names
+    any gets podman's built-in 1048576 for nofile and nproc instead, which a host whose root
+    may not raise its hard limits (no CAP_SYS_RESOURCE, or lower limits) cannot set, and then
+    no container starts ("setrlimit RLIMIT_NPROC: Operation not permitted"). Docker merges the
+    daemon's defaults with the container's own, name by name; the container module does the
+    same on podman with these."""
+    if paths is None:
+        paths = [*PODMAN_CONF, *sorted(glob.glob(os.path.join(PODMAN_CONF_DIR, "*.conf")))]
+    found: list[str] = []
+    for path in paths:
+        try:
+            with open(path) as handle:
+                text = "\n".join(line.split("#", 1)[0] for line in handle.read().splitlines())
+        except OSError:
+            continue
+        # only the [containers] table holds default_ulimits
+        sections = _SECTION_RE.split(text)
+        for name, body in zip(sections[1::2], sections[2::2], strict=True):
+            if name.strip() != "containers":
+                continue
+            match = _ULIMITS_RE.search(body)
+            if match:
+                found = re.findall(r"[\"']([^\"']+)[\"']", match.group(1))
+    return found
 
 
 class EngineError(Exception):

@@ -207,6 +207,7 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     health_of,
     inspect_image,
     log_tail,
+    podman_default_ulimits,
 )
 
 if TYPE_CHECKING:
@@ -260,6 +261,8 @@ class Container:
         labels = dict(want.get("labels", {}))
         labels[opts.DEFINITION_LABEL] = opts.definition_label(want)
         host_args, container_args, extra_host = opts.create_request(self.params, want, labels)
+        if self.engine == "podman" and host_args.get("ulimits"):
+            host_args["ulimits"] = opts.with_default_ulimits(host_args["ulimits"], podman_default_ulimits())
         self.actions.append(action)
         if self.check:
             return None

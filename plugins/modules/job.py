@@ -192,6 +192,7 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     connect,
     ensure_image,
     log_tail,
+    podman_default_ulimits,
 )
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -274,6 +275,8 @@ class Job:
         host_args, container_args, extra_host = opts.create_request(
             {**self.params, "name": self.name}, want, labels
         )
+        if self.params["engine"] == "podman" and host_args.get("ulimits"):
+            host_args["ulimits"] = opts.with_default_ulimits(host_args["ulimits"], podman_default_ulimits())
         host_config = self.client.create_host_config(**host_args)
         host_config.update(extra_host)
         created = self.client.create_container(host_config=host_config, **container_args)

@@ -1,5 +1,7 @@
-"""The rigs the integration tests share: one with docker hosts, one with podman hosts,
-made once per session and bootstrapped once (both at the same time)."""
+"""The rigs the integration tests share, made once per session and bootstrapped once (both at
+the same time): "docker", whose node1 and node2 run docker and node3 podman, so that the one
+deploy of the control plane (test_deploy) runs every service on both engines; and "podman",
+all podman. The container-module tests run on node1 of each: a docker host and a podman host."""
 
 from __future__ import annotations
 
@@ -27,15 +29,18 @@ if RIG_SET:
     }
 else:
     RIGS = {"docker": ("tdock", "10.77.10.0/24"), "podman": ("tpod", "10.77.11.0/24")}
+# Each rig's `rig up --engine`: one engine for every host, or one per host.
+ENGINES = {"docker": "docker,docker,podman", "podman": "podman"}
 
 
 @dataclass
 class Rig:
     name: str
-    engine: str
+    engine: str  # node1's: the rig's key in RIGS
     subnet: str
     inventory: Path
     hosts: dict[str, str]  # name -> address
+    engines: dict[str, str]  # name -> the engine its services run on
     registry: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +63,7 @@ class Rig:
 
 
 def rig_up(name: str, subnet: str, engine: str, hosts: int = 3) -> subprocess.CompletedProcess[str]:
+    """`sovstack rig up`; engine: one for every host, or one per host (docker,docker,podman)."""
     return sovstack(
         "rig", "up", "--name", name, "--subnet", subnet, "--engine", engine, "--hosts", str(hosts)
     )
@@ -67,7 +73,9 @@ def load_rig(name: str, engine: str, subnet: str, home: Path) -> Rig:
     inventory = home / "rigs" / name / "inventory"
     state = json.loads((home / "rigs" / name / "rig.json").read_text())
     hosts = {h["name"]: h["address"] for h in state["hosts"]}
-    return Rig(name, engine, subnet, inventory, hosts)
+    engines = {h["name"]: h["engine"] for h in state["hosts"]}
+    assert engines["node1"] == engine, engines
+    return Rig(name, engine, subnet, inventory, hosts, engines)
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +92,7 @@ def rigs(sovstack_home: Path):
                 # tdock and tpod are the tests' own: one left by a run that was killed (its
                 # state in another test home) goes first, as it would at the end of a run.
                 sovstack("rig", "down", "--name", name, "--keep-image", check=True)
-            proc = rig_up(name, subnet, engine)
+            proc = rig_up(name, subnet, ENGINES[engine])
             assert proc.returncode == 0, proc.stdout + proc.stderr
             made[engine] = load_rig(name, engine, subnet, sovstack_home)
             # The cloud's secrets, as an operator makes them once (kept rigs keep theirs).

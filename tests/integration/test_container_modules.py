@@ -181,6 +181,23 @@ def test_stopped_restarted_absent(rig):
     assert container(rig, name="sta", state="absent")["status"] == "SUCCESS"
 
 
+def test_a_named_ulimit_keeps_the_engines_other_defaults(rig):
+    """On podman a container that names one ulimit loses containers.conf's default_ulimits and
+    gets nproc and nofile 1048576, above a rig host's hard limits (its root lacks CAP_SYS_RESOURCE):
+    it would not start. The module keeps the defaults it does not name, as dockerd does."""
+    made = container(rig, name="uli", ulimits=["nofile=4096:4096"], **BASE)
+    assert made["actions"] == ["create", "start"], made
+    limits = run_module(
+        rig, "ansible.builtin.command", {"argv": [rig.engine, "exec", "uli", "cat", "/proc/1/limits"]}
+    )
+    lines = {line[:26].strip(): line[26:].split()[:2] for line in limits["stdout"].splitlines()[1:]}
+    assert lines["Max open files"] == ["4096", "4096"]
+    if rig.engine == "podman":  # host_podman_default_ulimits, in the host's containers.conf
+        assert lines["Max processes"] == ["32768", "32768"]
+    assert container(rig, name="uli", ulimits=["nofile=4096:4096"], **BASE)["status"] == "SUCCESS"
+    container(rig, name="uli", state="absent")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -1,4 +1,5 @@
-"""The control plane deployed on the docker rig's 3 hosts, for real: HAProxy and keepalived
+"""The control plane deployed on the 3 hosts of the "docker" rig, two of them docker hosts and
+one a podman host (so every service runs on both engines in one deploy), for real: HAProxy and keepalived
 holding the VIP, Galera, RabbitMQ, memcached and keystone, used from this machine with
 openstacksdk; a second deploy changes nothing, a reconfigure restarts only keystone, one
 host's loss moves the VIP, and a fully stopped database comes back with its rows."""
@@ -26,10 +27,14 @@ from tests.integration.conftest import Rig, recap, run_dir
 
 CATALOG = catalog.load()
 CONTAINERS = [name for entry in CATALOG.values() for name in entry["containers"]]
+ENGINE = "ENGINE"  # in on(): the host's container engine
 
 
 def on(rig: Rig, host: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """A command inside a rig host (its container on this machine)."""
+    """A command inside a rig host (its container on this machine's dockerd); ENGINE as the
+    first word is the host's own container engine (docker or podman)."""
+    if argv[:1] == (ENGINE,):
+        argv = (rig.engines[host], *argv[1:])
     proc = subprocess.run(
         ["docker", "exec", f"sovstack-{rig.name}-{host}", *argv], capture_output=True, text=True, check=False
     )
@@ -43,13 +48,13 @@ def started_at(rig: Rig) -> dict[str, str]:
     found = {}
     for host in rig.hosts:
         for name in CONTAINERS:
-            proc = on(rig, host, "docker", "inspect", "--format", "{{.State.StartedAt}}", name)
+            proc = on(rig, host, ENGINE, "inspect", "--format", "{{.State.StartedAt}}", name)
             found[f"{host}/{name}"] = proc.stdout.strip()
     return found
 
 
 def sql(rig: Rig, host: str, statement: str) -> str:
-    return on(rig, host, "docker", "exec", "mariadb", "mariadb", "-N", "-B", "-e", statement).stdout.strip()
+    return on(rig, host, ENGINE, "exec", "mariadb", "mariadb", "-N", "-B", "-e", statement).stdout.strip()
 
 
 def connect(inventory: Path) -> openstack.connection.Connection:
@@ -71,6 +76,14 @@ def deployed(images_pushed, sovstack_home: Path):
     topology = yaml.safe_load((rig.inventory / "topology.yml").read_text())
     vip = topology["networks"]["management"]["vip"]
     return rig, proc, secrets, vip
+
+
+def test_the_deploy_rig_runs_both_engines(deployed):
+    rig = deployed[0]
+    assert sorted(set(rig.engines.values())) == ["docker", "podman"], rig.engines
+    for host, engine in rig.engines.items():
+        names = on(rig, host, engine, "ps", "--format", "{{.Names}}").stdout.split()
+        assert sorted(set(CONTAINERS) & set(names)) == sorted(CONTAINERS), (host, engine, names)
 
 
 def test_token_project_user_and_catalog_through_the_vip(deployed):
@@ -123,7 +136,7 @@ def test_rabbitmq_runs_three_nodes_in_one_cluster(deployed):
     proc = on(
         rig,
         "node2",
-        "docker",
+        ENGINE,
         "exec",
         "rabbitmq",
         "rabbitmqctl",
@@ -148,16 +161,14 @@ def test_rabbitmq_makes_durable_queues_quorum_queues(deployed):
         "q.declare()\n"
     )
     url = f"amqp://openstack:{secrets['rabbitmq_password']}@{rig.hosts['node2']}:5672//"
-    on(rig, "node1", "docker", "exec", "-e", f"URL={url}", "keystone", "python3", "-c", script)
-    queues = on(
-        rig, "node3", "docker", "exec", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "type"
-    )
+    on(rig, "node1", ENGINE, "exec", "-e", f"URL={url}", "keystone", "python3", "-c", script)
+    queues = on(rig, "node3", ENGINE, "exec", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "type")
     types = dict(line.split("\t") for line in queues.stdout.splitlines()[1:])
     assert types["sovstack_test_durable"] == "quorum"
     on(
         rig,
         "node3",
-        "docker",
+        ENGINE,
         "exec",
         "rabbitmq",
         "rabbitmqctl",
@@ -229,7 +240,7 @@ def test_losing_a_control_host_moves_the_vip_and_tokens_still_issue(deployed):
     holder = vip_holder(rig, vip)
     assert len(holder) == 1, holder
     lost = holder[0]
-    on(rig, lost, "docker", "kill", *CONTAINERS)
+    on(rig, lost, ENGINE, "kill", *CONTAINERS)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and vip_holder(rig, vip) in ([], [lost]):
@@ -253,7 +264,7 @@ def test_losing_a_control_host_moves_the_vip_and_tokens_still_issue(deployed):
     assert status["wsrep_cluster_size"] == "3"
     assert status["wsrep_local_state_comment"] == "Synced"
     proc = on(
-        rig, lost, "docker", "exec", "rabbitmq", "rabbitmqctl", "-q", "cluster_status", "--formatter", "json"
+        rig, lost, ENGINE, "exec", "rabbitmq", "rabbitmqctl", "-q", "cluster_status", "--formatter", "json"
     )
     assert len(json.loads(proc.stdout)["running_nodes"]) == 3
 
@@ -265,7 +276,7 @@ def test_recover_db_brings_a_stopped_cluster_back_with_every_row(deployed):
     sql(rig, "node2", "INSERT INTO canary.rows VALUES (1), (2), (3)")
     sql(rig, "node3", "INSERT INTO canary.rows VALUES (4)")
     for host in ["node3", "node1", "node2"]:  # node2 stops last: the most advanced
-        on(rig, host, "docker", "stop", "--time", "60", "mariadb")
+        on(rig, host, ENGINE, "stop", "--time", "60", "mariadb")
 
     proc = sovstack("recover-db", "-i", str(rig.inventory))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -424,7 +435,9 @@ def test_recover_db_stops_members_outside_a_primary_component_and_recovers(deplo
     sql(rig, "node1", "CREATE TABLE IF NOT EXISTS canary2.rows (id INT PRIMARY KEY)")
     sql(rig, "node1", "INSERT INTO canary2.rows VALUES (1), (2)")
     killers = [
-        subprocess.Popen(["docker", "exec", f"sovstack-{rig.name}-{host}", "docker", "kill", "mariadb"])
+        subprocess.Popen(
+            ["docker", "exec", f"sovstack-{rig.name}-{host}", rig.engines[host], "kill", "mariadb"]
+        )
         for host in ("node2", "node3")
     ]
     for killer in killers:

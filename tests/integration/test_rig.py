@@ -112,7 +112,7 @@ def test_status_of_the_shared_rigs(rigs):
         assert proc.returncode == 0, proc.stdout
         assert f"engine {rig.engine}" in proc.stdout
         for name, address in rig.hosts.items():
-            assert f"{name:8} {address:15} running    ssh ok" in proc.stdout
+            assert f"{name:8} {address:15} {rig.engines[name]:7} running    ssh ok" in proc.stdout
 
 
 def test_failed_run_summarizes_host_and_task(rigs, tmp_path):

@@ -47,7 +47,7 @@ def test_version():
     [
         (["rig", "up", "--hosts", "0"], "argument --hosts: must be between 1 and 32, got 0"),
         (["rig", "up", "--hosts", "many"], "argument --hosts: 'many' is not a number"),
-        (["rig", "up", "--engine", "lxc"], "argument --engine: invalid choice: 'lxc'"),
+        (["rig", "up", "--engine", "lxc"], "argument --engine: 'lxc' unknown: use docker or podman"),
         (["bootstrap", "-e", "novalue"], "argument -e/--extra-vars: 'novalue' is not KEY=VALUE or @FILE"),
         (["prechecks", "-e", "@/nonexistent.yml"], "argument -e/--extra-vars: cannot read variables from"),
         (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),

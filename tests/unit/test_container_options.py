@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.sovstack.cloud.plugins.module_utils import container_options as opts
+from ansible_collections.sovstack.cloud.plugins.module_utils import engine as engine_utils
 
 DATA = Path(__file__).parent / "data"
 ENGINES = ["docker", "podman"]
@@ -207,6 +208,34 @@ def test_ulimits():
     assert opts.ulimit_name("RLIMIT_NOFILE") == "nofile"
     with pytest.raises(opts.OptionError, match="ulimits: "):
         opts.parse_ulimit("nofile=many")
+
+
+def test_podman_gets_its_default_ulimits_beside_the_named_ones():
+    named = [{"Name": "nofile", "Soft": 9000, "Hard": 9000}]
+    merged = opts.with_default_ulimits(named, ["nofile=20000:20000", "NPROC=32768:32768", "core=0"])
+    assert merged == [
+        *named,
+        {"Name": "nproc", "Soft": 32768, "Hard": 32768},
+        {"Name": "core", "Soft": 0, "Hard": 0},
+    ]
+    assert opts.with_default_ulimits(named, []) == named
+
+
+def test_podman_default_ulimits_from_containers_conf(tmp_path):
+    shipped = tmp_path / "shipped.conf"
+    shipped.write_text('[containers]\ndefault_ulimits = [\n  "nofile=1024:1024",\n]\n')
+    ours = tmp_path / "ours.conf"
+    ours.write_text(
+        "# managed\n[containers]\nlog_driver = 'journald'\ndefault_ulimits = [\n"
+        '  "nofile=20000:20000",  # the host\'s hard limit\n  "nproc=32768:32768",\n]\n\n'
+        '[engine]\ncgroup_manager = "systemd"\n'
+    )
+    elsewhere = tmp_path / "elsewhere.conf"
+    elsewhere.write_text('[engine]\ndefault_ulimits = ["nofile=1:1"]\n')
+    paths = [str(shipped), str(ours), str(elsewhere), str(tmp_path / "missing.conf")]
+    assert engine_utils.podman_default_ulimits(paths) == ["nofile=20000:20000", "nproc=32768:32768"]
+    assert engine_utils.podman_default_ulimits([str(shipped)]) == ["nofile=1024:1024"]
+    assert engine_utils.podman_default_ulimits([str(elsewhere)]) == []
 
 
 def test_healthcheck():

@@ -70,7 +70,7 @@ def test_rig_topology_passes_the_topology_checks(hosts, controls, tmp_path):
         subnet="10.77.0.0/24",
         engine="podman",
         image="img",
-        hosts=[rig.RigHost(f"node{i}", f"10.77.0.{10 + i}", f"c{i}") for i in range(1, hosts + 1)],
+        hosts=[rig.RigHost(f"node{i}", f"10.77.0.{10 + i}", f"c{i}", "podman") for i in range(1, hosts + 1)],
     )
     data = rig.topology_data(state, tmp_path / "key")
     parsed = topology.check("rig/topology.yml", data)
@@ -80,6 +80,38 @@ def test_rig_topology_passes_the_topology_checks(hosts, controls, tmp_path):
     assert parsed.groups()["compute"] == sorted(h.name for h in state.hosts)
     for host in state.hosts:  # the addresses the rig gave its containers
         assert parsed.hostvars(host.name)["ansible_host"] == host.address
+
+
+def test_engines_one_for_all_or_one_per_host():
+    assert rig.parse_engines("podman", 3) == ["podman"] * 3
+    assert rig.parse_engines("docker,podman,docker", 3) == ["docker", "podman", "docker"]
+    with pytest.raises(SovstackError, match="names 2 engines for 3 hosts"):
+        rig.parse_engines("docker,podman", 3)
+    with pytest.raises(SovstackError, match="'crio' unknown: use docker or podman"):
+        rig.parse_engines("docker,crio,docker", 3)
+
+
+def test_a_rig_of_mixed_engines_gives_each_host_its_engine(tmp_path):
+    engines = ["docker", "podman", "docker"]
+    state = rig.RigState(
+        name="rig",
+        subnet="10.77.0.0/24",
+        engine=",".join(engines),
+        image="img",
+        hosts=[rig.RigHost(f"node{i}", f"10.77.0.{10 + i}", f"c{i}", e) for i, e in enumerate(engines, 1)],
+    )
+    parsed = topology.check("rig/topology.yml", rig.topology_data(state, tmp_path / "key"))
+    assert "container_engine" not in parsed.vars
+    assert [parsed.hostvars(h.name)["container_engine"] for h in state.hosts] == engines
+
+
+def test_a_rig_state_of_one_engine_loads_with_its_engine_on_every_host(tmp_path):
+    path = tmp_path / "rig.json"
+    path.write_text(
+        '{"name": "r", "subnet": "10.77.0.0/24", "engine": "podman", "image": "i",'
+        ' "hosts": [{"name": "node1", "address": "10.77.0.11", "container": "c1"}]}'
+    )
+    assert rig.RigState.load(path).hosts[0].engine == "podman"
 
 
 def test_image_tag_follows_the_definition(monkeypatch):
