@@ -15,7 +15,9 @@ def run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, check=False)
 
 
-@pytest.mark.parametrize("module", ["sysctl", "container", "container_info", "image", "volume", "job"])
+@pytest.mark.parametrize(
+    "module", ["sysctl", "container", "container_info", "image", "volume", "job", "config_files"]
+)
 def test_ansible_doc_renders_every_module_from_any_directory(module, tmp_path):
     proc = run(str(BIN / "ansible-doc"), f"sovstack.cloud.{module}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
