@@ -261,6 +261,15 @@ def _networks(c: _Checker, raw: Any) -> dict[str, Network]:
                     else:
                         pool = IPRange(start, end)
                         explicit = True
+        if explicit:
+            for part, address in (("gateway", gateway), ("vip", vip)):
+                if address is not None and address in pool:
+                    c.add(
+                        f"{key}.{part}",
+                        f"{address} is inside the range {spec['range']} that the hosts' addresses "
+                        f"come from: move the {'VIP' if part == 'vip' else part} out of it, "
+                        "or narrow the range",
+                    )
         for other in networks.values():
             if cidr.first <= other.cidr.last and other.cidr.first <= cidr.last:
                 c.add(
