@@ -279,6 +279,27 @@ def unknown_names(inv: Inventory) -> list[str]:
     return problems
 
 
+def engine_network_clashes(inv: Inventory) -> list[str]:
+    """A network of the topology inside the network a container engine of its hosts claims."""
+    if inv.topology is None:
+        return []
+    from netaddr import IPNetwork
+
+    topology = collection_module("topology")
+    engines = {v["container_engine"] for _, _, v in inv.sources() if v.get("container_engine")} or {"docker"}
+    problems = []
+    for name, network in inv.topology.networks.items():
+        for engine in sorted(engines & set(topology.ENGINE_NETWORKS)):
+            claimed = IPNetwork(topology.ENGINE_NETWORKS[engine])
+            if network.cidr.first <= claimed.last and claimed.first <= network.cidr.last:
+                problems.append(
+                    f"{inv.topology_path}: networks.{name}.cidr: {network.cidr} overlaps {claimed}, the "
+                    f"network {engine} makes on every host it runs on (container_engine): "
+                    "choose another network"
+                )
+    return problems
+
+
 def private_files(inv: Inventory, secret_names: set[str]) -> list[str]:
     """The secrets file, and every vars file that sets a secret, must be readable by its owner only."""
     problems = []
@@ -340,6 +361,7 @@ def problems(inv: Inventory, require_secrets: bool = False) -> list[str]:
     ]
     found = list(inv.problems)
     found += unknown_names(inv)
+    found += engine_network_clashes(inv)
     found += private_files(inv, secret_names)
     found += settings.check_sources(sources, roles)
     filters = collection_module("filter.config", package="plugins")

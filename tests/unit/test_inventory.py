@@ -76,6 +76,7 @@ def test_the_corpus_covers_every_class():
         "unknown-group",
         "unknown-host",
         "shadowed",
+        "engine-network",
     }
 
 
