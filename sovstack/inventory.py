@@ -327,9 +327,12 @@ class Hidden:
 
 
 def hide_secrets(variables: dict[str, Any], secret_names: set[str]) -> dict[str, Any]:
-    """The variables, with every secret that is not a string (or unset) replaced by a Hidden."""
+    """The variables, with every secret that is not a string (or unset) replaced by a Hidden,
+    and every value encrypted on its own (`!vault`) by the string '<vaulted>'."""
     return {
-        key: Hidden(value)
+        key: "<vaulted>"
+        if isinstance(value, secrets.VaultedValue)
+        else Hidden(value)
         if key in secret_names and value is not None and not isinstance(value, str)
         else value
         for key, value in variables.items()
