@@ -130,7 +130,12 @@ def cmd_playbook(args: argparse.Namespace) -> int:
         extravars["mariadb_recover_stop_members"] = True
     needs_secrets = args.playbook in SECRET_PLAYBOOKS
     result = run_playbook(
-        args.playbook, inventory, limit=args.limit, extravars=extravars, require_secrets=needs_secrets
+        args.playbook,
+        inventory,
+        limit=args.limit,
+        extravars=extravars,
+        require_secrets=needs_secrets,
+        vault_password_file=vault_password_of(args),
     )
     if result.rc == 0 and args.playbook in ("deploy", "reconfigure"):
         clouds = inventory_dir(inventory) / "clouds.yaml"
@@ -203,13 +208,17 @@ def service_names(text: str) -> list[str]:
     return names
 
 
-def secrets_inventory(args: argparse.Namespace) -> tuple[Path, Path | None]:
-    """The inventory and the vault password file of a `secrets` action."""
-    inventory = inventory_of(args)
+def vault_password_of(args: argparse.Namespace) -> Path | None:
+    """--vault-password-file FILE, which must exist (None: $ANSIBLE_VAULT_PASSWORD_FILE, if set)."""
     password = Path(args.vault_password_file) if args.vault_password_file else None
     if password is not None and not password.is_file():
         raise SovstackError(f"--vault-password-file {password}: no such file")
-    return inventory, password
+    return password
+
+
+def secrets_inventory(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """The inventory and the vault password file of a `secrets` action."""
+    return inventory_of(args), vault_password_of(args)
 
 
 def cmd_secrets_generate(args: argparse.Namespace) -> int:
@@ -505,6 +514,12 @@ def build_parser() -> Parser:
         sub.add_argument("-l", "--limit", help="only these hosts or groups (an Ansible pattern)")
         sub.add_argument(
             "-e", "--extra-vars", type=extra_var, action="append", metavar="KEY=VALUE", help="set a variable"
+        )
+        sub.add_argument(
+            "--vault-password-file",
+            metavar="FILE",
+            help="ansible-vault password file, for the checks and for Ansible "
+            "(default $ANSIBLE_VAULT_PASSWORD_FILE)",
         )
     secrets_parser = commands.add_parser(
         "secrets", help="the cloud's passwords in the inventory: generate them, add new ones on upgrade"

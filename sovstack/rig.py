@@ -493,6 +493,8 @@ def topology_data(state: RigState, key: Path) -> dict[str, Any]:
         "vars": {
             "ansible_user": "root",
             "ansible_ssh_private_key_file": str(key),
+            # The rig's hosts get new host keys with every `rig up`: host key checking is off
+            # for them here, and only here (Ansible's default, on, holds for every other inventory).
             "ansible_ssh_common_args": (
                 "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
             ),

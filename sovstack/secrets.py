@@ -223,7 +223,7 @@ SecretsDumper.add_representer(
 SecretsDumper.add_representer(UnsafeValue, lambda dumper, data: dumper.represent_scalar("!unsafe", str(data)))
 
 
-def _parse(path: Path, text: str) -> dict[Any, Any]:
+def parse(path: Path, text: str) -> dict[Any, Any]:
     """The mapping of a secrets file; a YAML error names the line, never shows its text."""
     try:
         data = yaml.load(text, Loader=SecretsLoader)  # noqa: S506 - a SafeLoader subclass
@@ -235,7 +235,7 @@ def _parse(path: Path, text: str) -> dict[Any, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SovstackError(f"{path}: not a mapping of secret names to values: fix the file")
+        raise SovstackError(f"{path}: not a mapping of names to values: fix the file")
     return data
 
 
@@ -281,7 +281,7 @@ def _vault_secret(password: PasswordFile) -> Any:
     return secret
 
 
-def _no_password(path: Path) -> SovstackError:
+def no_password(path: Path) -> SovstackError:
     return SovstackError(
         f"{path} is encrypted with ansible-vault: give its password file with "
         f"{VAULT_FILE_OPTION} FILE, or set {VAULT_FILE_ENV}"
@@ -295,7 +295,7 @@ def decrypt(path: Path, data: bytes, vault_password_file: Path | None = None) ->
 
     password = password_file(vault_password_file)
     if password is None:
-        raise _no_password(path)
+        raise no_password(path)
     secret = _vault_secret(password)
     try:
         _, version, _, label = parse_vaulttext_envelope(data.strip())
@@ -344,7 +344,7 @@ def read(path: Path, vault_password_file: Path | None = None) -> SecretsFile:
             text = data.decode()
         except UnicodeDecodeError:
             raise SovstackError(f"{path}: not UTF-8 text: fix the file") from None
-    return SecretsFile(path, text, _parse(path, text), vault_id)
+    return SecretsFile(path, text, parse(path, text), vault_id)
 
 
 def _make_private_dirs(directory: Path) -> None:
@@ -405,7 +405,7 @@ def _merged_text(current: SecretsFile, added: dict[str, str]) -> str:
     appended = text + MERGE_MARK + _render(added)
     expected = {**current.values, **added}
     with contextlib.suppress(SovstackError):
-        if _parse(current.path, appended) == expected:
+        if parse(current.path, appended) == expected:
             return appended
     return HEADER + _render(expected, sort=False)
 
@@ -435,25 +435,17 @@ def _unset(value: Any) -> bool:
     return value is None or value == ""
 
 
-def _values(inventory: Path, vault_password_file: Path | None) -> dict[Any, Any]:
+def problems(inventory: Path, current: SecretsFile | None) -> list[str]:
+    """The settings check's lines for the spec's secrets the inventory's secrets file (as read,
+    or None when there is none) lacks."""
     path = secrets_path(inventory)
-    return read(path, vault_password_file).values if path.exists() else {}
-
-
-def problems(inventory: Path, vault_password_file: Path | None = None) -> list[str]:
-    """The settings check's lines for the spec's secrets the inventory lacks."""
-    path = secrets_path(inventory)
-    if not path.exists():
+    if current is None:
         return [f"{path}: no secrets file: run `sovstack secrets generate -i {inventory}`"]
-    try:
-        values = _values(inventory, vault_password_file)
-    except SovstackError as exc:
-        return [str(exc)]
     lines = []
     for name in load_spec():
-        if name not in values:
+        if name not in current.values:
             lines.append(f"{path}: {name}: secret missing: run `sovstack secrets merge -i {inventory}`")
-        elif _unset(values[name]):
+        elif _unset(current.values[name]):
             lines.append(
                 f"{path}: {name}: secret is empty: set it, or delete the key and run "
                 f"`sovstack secrets merge -i {inventory}`"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sovstack.runner import INVENTORY_IGNORE
+from sovstack.inventory import INVENTORY_IGNORE
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

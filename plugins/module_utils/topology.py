@@ -22,6 +22,9 @@ TOP_KEYS = ("plugin", "networks", "hosts", "vars", "management_network")
 NETWORK_KEYS = ("cidr", "vlan", "gateway", "vip", "range")
 HOST_KEYS = ("index", "address", "addresses", "roles", "vars")
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# The network each container engine makes on every host it runs on (docker0, podman's default
+# network): a network of the topology there would be unreachable from the hosts' containers.
+ENGINE_NETWORKS = {"docker": "172.17.0.0/16", "podman": "10.88.0.0/16"}
 # Services that form a quorum on the control hosts: an even count cannot break a tie.
 QUORUM = "Galera, Ceph mon and OVN raft"
 
@@ -261,6 +264,15 @@ def _networks(c: _Checker, raw: Any) -> dict[str, Network]:
                     else:
                         pool = IPRange(start, end)
                         explicit = True
+        if explicit:
+            for part, address in (("gateway", gateway), ("vip", vip)):
+                if address is not None and address in pool:
+                    c.add(
+                        f"{key}.{part}",
+                        f"{address} is inside the range {spec['range']} that the hosts' addresses "
+                        f"come from: move the {'VIP' if part == 'vip' else part} out of it, "
+                        "or narrow the range",
+                    )
         for other in networks.values():
             if cidr.first <= other.cidr.last and other.cidr.first <= cidr.last:
                 c.add(

@@ -116,10 +116,11 @@ def test_status_of_the_shared_rigs(rigs):
 
 
 def test_failed_run_summarizes_host_and_task(rigs, tmp_path):
-    inventory = tmp_path / "hosts.yml"
+    inventory = tmp_path / "topology.yml"
     inventory.write_text(
-        "all:\n  hosts:\n    ghost:\n      ansible_host: 10.77.10.99\n"
-        "      ansible_ssh_common_args: -o ConnectTimeout=3 -o StrictHostKeyChecking=no\n"
+        "plugin: sovstack.cloud.topology\nnetworks:\n  management: {cidr: 10.77.10.0/24}\n"
+        "hosts:\n  ghost: {address: 10.77.10.99, roles: [control, compute]}\n"
+        "vars:\n  ansible_ssh_common_args: -o ConnectTimeout=3 -o StrictHostKeyChecking=no\n"
     )
     proc = sovstack("bootstrap", "-i", str(inventory))
     assert proc.returncode == 1

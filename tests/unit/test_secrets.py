@@ -12,7 +12,7 @@ import yaml
 
 from sovstack import secrets
 from sovstack.errors import SovstackError
-from sovstack.runner import check_inventory
+from sovstack.inventory import check_inventory
 from tests.conftest import REPO, sovstack
 
 SPEC = secrets.load_spec()
@@ -362,7 +362,13 @@ def test_check_inventory_with_a_vaulted_vars_file(inventory, password, monkeypat
     (inventory / "group_vars" / "all" / "more.yml").write_bytes(
         secrets.encrypt("host_sysctl_extar: {}\n", password)
     )
-    check_inventory(inventory)  # no password: the vaulted files are not checked
+    with pytest.raises(SovstackError) as err:  # no password: Ansible could not read them either
+        check_inventory(inventory)
+    assert [line.strip() for line in str(err.value).splitlines()[1:]] == [
+        f"{inventory}/group_vars/all/{name} is encrypted with ansible-vault: give its password file "
+        "with --vault-password-file FILE, or set ANSIBLE_VAULT_PASSWORD_FILE"
+        for name in ("more.yml", "secrets.yml")
+    ]
     with pytest.raises(SovstackError) as err:
         check_inventory(inventory, vault_password_file=password)
     assert [line.strip() for line in str(err.value).splitlines()[1:]] == [
@@ -388,30 +394,22 @@ def test_the_cli_refuses_a_missing_password_file(inventory, tmp_path):
     assert not secrets.secrets_path(inventory).exists()
 
 
-def test_playbooks_get_the_vault_password_file(inventory, password, monkeypatch):
-    """run_playbook hands $ANSIBLE_VAULT_PASSWORD_FILE to ansible-playbook, and checks the
-    secrets first when asked (ansible-runner itself is not run here)."""
-    import io
-    import types
-
-    import ansible_runner
-
-    from sovstack.runner import run_playbook
-
-    calls = []
-
-    def fake_run(**kwargs):
-        calls.append(kwargs)
-        return types.SimpleNamespace(rc=0, status="successful")
-
-    monkeypatch.setattr(ansible_runner, "run", fake_run)
-    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
-    with pytest.raises(SovstackError, match="no secrets file"):
-        run_playbook("prechecks", inventory, out=io.StringIO(), require_secrets=True)
-    assert calls == []
-    secrets.generate(inventory)
-    run_playbook("prechecks", inventory, out=io.StringIO(), require_secrets=True)
-    assert calls[0]["cmdline"] == f"--vault-password-file {password.resolve()}"
-    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE")
-    run_playbook("prechecks", inventory, out=io.StringIO())
-    assert calls[1]["cmdline"] is None
+def test_playbooks_get_the_vault_password_file_from_the_environment(inventory, password, sovstack_home):
+    """$ANSIBLE_VAULT_PASSWORD_FILE decrypts for the checks and for Ansible: the run starts and
+    reaches the host (a closed port here: unreachable), with no vault error."""
+    topology = inventory / "topology.yml"
+    topology.write_text(
+        "plugin: sovstack.cloud.topology\nnetworks:\n  management: {cidr: 127.0.0.0/24}\n"
+        "hosts:\n  node1: {address: 127.0.0.2, roles: [control, compute]}\nvars:\n  ansible_port: 1\n"
+    )
+    env = {"ANSIBLE_VAULT_PASSWORD_FILE": str(password)}
+    refused = sovstack("prechecks", "-i", str(inventory), env=env)
+    assert refused.returncode == 1
+    assert "no secrets file" in refused.stderr
+    secrets.generate(inventory, password)
+    proc = sovstack("prechecks", "-i", str(inventory), env=env)
+    assert proc.returncode == 1
+    assert "invalid inventory" not in proc.stderr
+    assert "node1: ok=0 changed=0 unreachable=1" in proc.stdout, proc.stdout
+    assert "port 1: Connection refused" in proc.stdout
+    assert "decrypt" not in proc.stdout + proc.stderr

@@ -127,7 +127,7 @@ def test_every_secret_is_a_no_log_option_of_its_role_and_back():
 
 def test_inventory_with_an_override_that_matches_nothing_is_refused(tmp_path: Path):
     from sovstack.errors import SovstackError
-    from sovstack.runner import check_inventory
+    from sovstack.inventory import check_inventory
 
     (tmp_path / "topology.yml").write_text((REPO / "inventories" / "aio" / "topology.yml").read_text())
     write(tmp_path / "overrides" / "keystone" / "control" / "keystone.conf", "[token]\nexpiration = 60\n")

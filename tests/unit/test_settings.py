@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sovstack.errors import SovstackError
-from sovstack.runner import check_inventory
+from sovstack.inventory import check_inventory
 from tests.conftest import REPO, expected_problems
 
 BROKEN = sorted((REPO / "tests" / "data" / "settings" / "broken").glob("*.yml"))
@@ -47,7 +47,20 @@ def test_group_vars_and_the_whole_inventory(tmp_path):
 
 def test_the_corpus_of_broken_inputs_is_large():
     topologies = list((REPO / "tests" / "data" / "topologies" / "broken").glob("*.yml"))
-    assert len(topologies) + len(BROKEN) >= 25
+    inventories = list((REPO / "tests" / "data" / "inventories" / "broken").iterdir())
+    assert len(topologies) + len(BROKEN) + len(inventories) >= 55
+
+
+def test_every_port_option_has_its_limits():
+    """A role's int option named *_port is a port: 1-65535, its own number (settings.LIMITS)."""
+    from ansible_collections.sovstack.cloud.plugins.module_utils import settings
+
+    options = settings.role_options(REPO / "roles")
+    ports = {name for name, spec in options.items() if name.endswith("_port") and spec.get("type") == "int"}
+    assert ports <= {name for name, limit in settings.LIMITS.items() if "port" in limit}
+    assert set(settings.LIMITS) <= set(settings.schema(REPO / "roles"))
+    for limit in settings.LIMITS.values():
+        assert limit.get("port") in (None, True) or limit["port"] in settings.LIMITS
 
 
 def test_vaulted_and_broken_vars_files(tmp_path):
@@ -60,7 +73,8 @@ def test_vaulted_and_broken_vars_files(tmp_path):
     with pytest.raises(SovstackError) as err:
         check_inventory(tmp_path)
     assert [line.strip() for line in str(err.value).splitlines()[1:]] == [
-        f"{tmp_path}/group_vars/all.yml: YAML: expected ',' or ']', but got '<stream end>'",
+        f"{tmp_path}/group_vars/all.yml: line 2: YAML: expected ',' or ']', "
+        "but got '<stream end>': fix the file",
         f"{tmp_path}/group_vars/control/secrets.yml: sovstack_registry_ca: "
         "set, but sovstack_registry is not: name the registry",
     ]
