@@ -527,6 +527,36 @@ def write_group_vars(inventory: Path) -> None:
     (inventory / "group_vars" / "all.yml").unlink(missing_ok=True)
 
 
+# Every systemd host holds inotify instances of the machine's root user; with the kernel's
+# default of 128, a machine that runs a few rigs (about 25 hosts) boots new hosts without sshd.
+INOTIFY_INSTANCES = 1024
+INOTIFY_SYSCTL = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def ensure_inotify(say: Say, path: Path = INOTIFY_SYSCTL) -> None:
+    """Raise fs.inotify.max_user_instances to INOTIFY_INSTANCES when it is lower (a warning
+    where it cannot be written, for example in a container that cannot change it)."""
+    try:
+        current = int(path.read_text())
+    except (OSError, ValueError):
+        return
+    if current >= INOTIFY_INSTANCES:
+        return
+    try:
+        path.write_text(f"{INOTIFY_INSTANCES}\n")
+    except OSError as exc:
+        say(
+            f"rig: fs.inotify.max_user_instances is {current} and cannot be raised ({exc.strerror}):"
+            " hosts may boot without sshd when many run; raise it to "
+            f"{INOTIFY_INSTANCES} (sysctl -w fs.inotify.max_user_instances={INOTIFY_INSTANCES})"
+        )
+        return
+    say(
+        f"rig: raised fs.inotify.max_user_instances from {current} to {INOTIFY_INSTANCES}"
+        " (each systemd host needs some)"
+    )
+
+
 def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) -> RigState:
     check_name(name)
     if not 1 <= hosts <= MAX_HOSTS:
@@ -553,6 +583,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
             )
     subnet = parse_subnet(subnet_text or (previous.subnet if previous else DEFAULT_SUBNET), hosts)
     ensure_tools(say)
+    ensure_inotify(say)
     # The machine's routes first, so that a clash is refused before an engine is installed or
     # started; then, with the engine up, its networks too.
     check_clash(subnet, name, host_routes(), {})

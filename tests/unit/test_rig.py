@@ -158,3 +158,22 @@ def test_state_round_trip(tmp_path: Path):
 
     path.write_text(json.dumps(dataclasses.asdict(state)))
     assert rig.RigState.load(path) == state
+
+
+def test_rig_up_raises_a_low_inotify_instance_limit(tmp_path):
+    """A machine's default of 128 inotify instances boots new rig hosts without sshd once about
+    25 run: rig up raises it, says so, and leaves a higher limit alone."""
+    from sovstack import rig
+
+    said: list[str] = []
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    rig.ensure_inotify(said.append, limit)
+    assert limit.read_text() == f"{rig.INOTIFY_INSTANCES}\n"
+    assert said == [
+        f"rig: raised fs.inotify.max_user_instances from 128 to {rig.INOTIFY_INSTANCES}"
+        " (each systemd host needs some)"
+    ]
+    limit.write_text("8192\n")
+    rig.ensure_inotify(said.append, limit)
+    assert limit.read_text() == "8192\n" and len(said) == 1
