@@ -402,9 +402,11 @@ def current(info: dict[str, Any], image_info: dict[str, Any] | None, engine: str
     # Both engines report CapAdd/CapDrop against Docker's default set (podman expands ALL).
     have["capabilities"] = effective_caps(DOCKER_DEFAULT_CAPS, have["cap_add"], have["cap_drop"])
     have["devices"] = sorted((parse_device(d) for d in host.get("Devices") or []), key=lambda d: d[:2])
-    have["device_cgroup_rules"] = sorted(
-        {parse_cgroup_rule(r) for r in host.get("DeviceCgroupRules") or [] if _CGROUP_RULE.fullmatch(r)}
-    )
+    rules = set()
+    for rule in host.get("DeviceCgroupRules") or []:
+        with contextlib.suppress(OptionError):
+            rules.add(parse_cgroup_rule(rule))
+    have["device_cgroup_rules"] = sorted(rules)
     have["sysctls"] = {str(k): str(v) for k, v in (host.get("Sysctls") or {}).items()}
     have["security_opt"] = sorted({str(s).replace("=", ":", 1) for s in host.get("SecurityOpt") or []})
     have["privileged"] = bool(host.get("Privileged"))

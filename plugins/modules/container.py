@@ -440,10 +440,11 @@ class Container:
             count = int(info.get("RestartCount") or 0)
             restarts = count if restarts is None else restarts
             if count > restarts or state.get("Restarting"):
+                # a container running again has its exit code reset: only one restarting has it
+                code = f", last exit code {state.get('ExitCode')}" if state.get("Restarting") else ""
                 self.fail_unhealthy(
-                    f"{self.name} restarted before it was healthy (restart count {count}, "
-                    f"last exit code {state.get('ExitCode')}): it fails, and its restart policy "
-                    "starts it again"
+                    f"{self.name} restarted before it was healthy (restart count {count}{code}): "
+                    "it fails, and its restart policy starts it again"
                 )
             if not state.get("Running"):
                 self.fail_unhealthy(
