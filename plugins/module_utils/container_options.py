@@ -340,9 +340,9 @@ def desired(params: dict[str, Any], image_info: dict[str, Any], engine: str = "d
 
 
 # Options an engine does not report truly: Podman 4's Docker-compatible inspect shows
-# IpcMode "shareable" for a container in the host's IPC namespace, and no CgroupnsMode.
-# They are compared with the recorded definition only.
-UNREADABLE = {"podman": ("ipc_mode", "cgroupns_mode")}
+# IpcMode "shareable" for a container in the host's IPC namespace, and no CgroupnsMode, Sysctls
+# or DeviceCgroupRules (it applies them). They are compared with the recorded definition only.
+UNREADABLE = {"podman": ("ipc_mode", "cgroupns_mode", "sysctls", "device_cgroup_rules")}
 
 # Options changed in place on a running container (docker update); all others recreate it.
 UPDATABLE = ("memory", "memory_reservation", "cpu_shares", "cpus", "cpuset_cpus")
@@ -515,6 +515,15 @@ def definition_label(want: dict[str, Any]) -> str:
 
 def definition_hash(want: dict[str, Any]) -> str:
     return hashlib.sha256(definition_label(want).encode()).hexdigest()
+
+
+def check_engine_support(params: dict[str, Any], engine: str) -> None:
+    """Options an engine's API would take and silently not apply."""
+    if engine == "podman" and params.get("cgroupns_mode") == "private":
+        raise OptionError(
+            "cgroupns_mode: private is not applied by Podman 4's Docker-compatible API (the container "
+            "would share the host's cgroup namespace): leave cgroupns_mode out on podman, or use docker"
+        )
 
 
 def check_contradictions(params: dict[str, Any]) -> None:

@@ -357,6 +357,7 @@ class Container:
             self.module.fail_json(msg="image is required unless state is absent")
         try:
             opts.check_contradictions(params)
+            opts.check_engine_support(params, params["engine"])
             image_info = self.image()
             want = opts.desired(params, image_info, self.engine)
             opts.check_bind_sources(want)

@@ -25,10 +25,27 @@ def ansible(inventory: str, module: str, args: str) -> dict:
         env={**os.environ, "ANSIBLE_CALLBACK_RESULT_FORMAT": "json", "ANSIBLE_NOCOLOR": "1"},
     )
     _, _, rest = proc.stdout.partition("node1 | ")
-    result = json.loads(rest[rest.index("{") :])
+    if rest.startswith("CHANGED | rc=0 >>\n"):  # the command module's ad-hoc form: its stdout
+        return {"stdout": rest.partition(">>\n")[2]}
+    result, _ = json.JSONDecoder().raw_decode(rest[rest.index("{") :])
     if result.get("failed") or result.get("rc", 0) != 0:
         raise SystemExit(f"{module} failed: {result.get('msg')} {result.get('stderr', '')}")
     return result
+
+
+# What the modules see: the engine's Docker-compatible API through the docker SDK (podman's own
+# `podman inspect` differs from it: no Sysctls, no DeviceCgroupRules there, for one).
+INSPECT = """
+import docker, json, sys
+engine, kind, name = sys.argv[1:]
+url = {"docker": "unix:///var/run/docker.sock", "podman": "unix:///run/podman/podman.sock"}[engine]
+print(json.dumps(getattr(docker.APIClient(base_url=url, version="auto"), "inspect_" + kind)(name)))
+"""
+
+
+def inspect(inventory: str, engine: str, kind: str, name: str) -> dict:
+    args = {"argv": ["python3", "-c", INSPECT, engine, kind, name]}
+    return json.loads(ansible(inventory, "command", json.dumps(args))["stdout"])
 
 
 def main() -> None:
@@ -36,12 +53,8 @@ def main() -> None:
     params = json.loads(Path(params_path).read_text())
     ansible(inventory, "sovstack.cloud.container", json.dumps({**params, "engine": engine}))
     try:
-        container = json.loads(ansible(inventory, "command", f"{engine} inspect {params['name']}")["stdout"])[
-            0
-        ]
-        image = json.loads(
-            ansible(inventory, "command", f"{engine} image inspect {container['Image']}")["stdout"]
-        )[0]
+        container = inspect(inventory, engine, "container", params["name"])
+        image = inspect(inventory, engine, "image", container["Image"])
     finally:
         ansible(
             inventory,
