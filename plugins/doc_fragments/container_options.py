@@ -48,7 +48,9 @@ options:
     description: IPC namespace, for example C(host), C(private), C(shareable).
     type: str
   cgroupns_mode:
-    description: cgroup namespace, C(host) or C(private) (libvirt needs C(host) to place guests in cgroups).
+    description:
+      - cgroup namespace, C(host) or C(private) (libvirt needs C(host) to place guests in cgroups).
+      - C(private) is refused on Podman, whose Docker-compatible API (Podman 4) takes it and does not apply it.
     type: str
     choices: [host, private]
   user:

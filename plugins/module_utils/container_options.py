@@ -353,9 +353,9 @@ def desired(params: dict[str, Any], image_info: dict[str, Any], engine: str = "d
 
 
 # Options an engine does not report truly: Podman 4's Docker-compatible inspect shows
-# IpcMode "shareable" for a container in the host's IPC namespace, and no CgroupnsMode.
-# They are compared with the recorded definition only.
-UNREADABLE = {"podman": ("ipc_mode", "cgroupns_mode")}
+# IpcMode "shareable" for a container in the host's IPC namespace, and no CgroupnsMode, Sysctls
+# or DeviceCgroupRules (it applies them). They are compared with the recorded definition only.
+UNREADABLE = {"podman": ("ipc_mode", "cgroupns_mode", "sysctls", "device_cgroup_rules")}
 
 # Options changed in place on a running container (docker update); all others recreate it.
 UPDATABLE = ("memory", "memory_reservation", "cpu_shares", "cpus", "cpuset_cpus")
@@ -415,9 +415,11 @@ def current(info: dict[str, Any], image_info: dict[str, Any] | None, engine: str
     # Both engines report CapAdd/CapDrop against Docker's default set (podman expands ALL).
     have["capabilities"] = effective_caps(DOCKER_DEFAULT_CAPS, have["cap_add"], have["cap_drop"])
     have["devices"] = sorted((parse_device(d) for d in host.get("Devices") or []), key=lambda d: d[:2])
-    have["device_cgroup_rules"] = sorted(
-        {parse_cgroup_rule(r) for r in host.get("DeviceCgroupRules") or [] if _CGROUP_RULE.fullmatch(r)}
-    )
+    rules = set()
+    for rule in host.get("DeviceCgroupRules") or []:
+        with contextlib.suppress(OptionError):
+            rules.add(parse_cgroup_rule(rule))
+    have["device_cgroup_rules"] = sorted(rules)
     have["sysctls"] = {str(k): str(v) for k, v in (host.get("Sysctls") or {}).items()}
     have["security_opt"] = sorted({str(s).replace("=", ":", 1) for s in host.get("SecurityOpt") or []})
     have["privileged"] = bool(host.get("Privileged"))
@@ -526,6 +528,15 @@ def definition_label(want: dict[str, Any]) -> str:
 
 def definition_hash(want: dict[str, Any]) -> str:
     return hashlib.sha256(definition_label(want).encode()).hexdigest()
+
+
+def check_engine_support(params: dict[str, Any], engine: str) -> None:
+    """Options an engine's API would take and silently not apply."""
+    if engine == "podman" and params.get("cgroupns_mode") == "private":
+        raise OptionError(
+            "cgroupns_mode: private is not applied by Podman 4's Docker-compatible API (the container "
+            "would share the host's cgroup namespace): leave cgroupns_mode out on podman, or use docker"
+        )
 
 
 def check_contradictions(params: dict[str, Any]) -> None:

@@ -360,6 +360,7 @@ class Container:
             self.module.fail_json(msg="image is required unless state is absent")
         try:
             opts.check_contradictions(params)
+            opts.check_engine_support(params, params["engine"])
             image_info = self.image()
             want = opts.desired(params, image_info, self.engine)
             opts.check_bind_sources(want)
@@ -443,10 +444,11 @@ class Container:
             count = int(info.get("RestartCount") or 0)
             restarts = count if restarts is None else restarts
             if count > restarts or state.get("Restarting"):
+                # a container running again has its exit code reset: only one restarting has it
+                code = f", last exit code {state.get('ExitCode')}" if state.get("Restarting") else ""
                 self.fail_unhealthy(
-                    f"{self.name} restarted before it was healthy (restart count {count}, "
-                    f"last exit code {state.get('ExitCode')}): it fails, and its restart policy "
-                    "starts it again"
+                    f"{self.name} restarted before it was healthy (restart count {count}{code}): "
+                    "it fails, and its restart policy starts it again"
                 )
             if not state.get("Running"):
                 self.fail_unhealthy(

@@ -320,6 +320,7 @@ class Job:
         params = self.params
         try:
             opts.check_contradictions(params)
+            opts.check_engine_support(params, params["engine"])
             image_info, pulled = ensure_image(self.client, params["image"], params["pull"], self.check)
             if pulled:
                 self.actions.append("pull")

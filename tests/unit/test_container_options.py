@@ -339,3 +339,71 @@ def test_sysctls():
     for bad in ({"ip_forward": 1}, {"net.ipv4 .x": 1}, {"net.ipv4.ip_forward": None}):
         with pytest.raises(opts.OptionError, match=r"^sysctls: "):
             opts.sysctls_of(bad)
+
+
+# data/inspect-hostlevel-*.json: a container made by the module with the host-level options
+# (mount propagation, pid namespace, devices, device cgroup rules, sysctls), captured on the rig
+# with data/capture_inspect.py (docker 20.10 and podman 4.3).
+
+
+def compare_hostlevel(engine, params):
+    data = json.loads((DATA / f"inspect-hostlevel-{engine}.json").read_text())
+    container = data["container"]
+    recorded = json.loads(container["Config"]["Labels"][opts.DEFINITION_LABEL])
+    want = opts.desired(params, data["image"], engine)
+    have = opts.current(container, data["image"], engine)
+    return opts.differences(want, have, recorded)
+
+
+def hostlevel_params(engine):
+    return copy.deepcopy(json.loads((DATA / f"inspect-hostlevel-{engine}.json").read_text())["params"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_same_host_level_task_matches(engine):
+    assert compare_hostlevel(engine, hostlevel_params(engine)) == []
+
+
+HOST_LEVEL_CHANGES = [
+    ("volumes", ["/var/tmp:/data:ro", "/srv:/srv:rw,rshared", "/opt:/opt", "sovstack-hostlevel:/vol"]),
+    (
+        "volumes",
+        ["/var/tmp:/data:ro,rshared", "/srv:/srv:rw,rshared", "/opt:/opt", "sovstack-hostlevel:/vol"],
+    ),
+    ("volumes", ["/var/tmp:/data:ro,rslave", "/srv:/srv:rw,rslave", "/opt:/opt", "sovstack-hostlevel:/vol"]),
+    (
+        "volumes",
+        ["/var/tmp:/data:ro,rslave", "/srv:/srv:rw,rshared", "/opt:/opt:slave", "sovstack-hostlevel:/vol"],
+    ),
+    ("device_cgroup_rules", ["c 42:* rwm"]),
+    ("device_cgroup_rules", ["c 42:* rw", "b 7:* rw"]),
+    ("sysctls", {"net.ipv4.tcp_keepalive_time": 622, "kernel.msgmax": "65536"}),
+    ("sysctls", {"net.ipv4.tcp_keepalive_time": 621, "kernel.msgmax": "65536", "kernel.msgmnb": "65536"}),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("option", "value"), HOST_LEVEL_CHANGES, ids=lambda v: str(v)[:40])
+def test_a_changed_host_level_option_is_named(engine, option, value):
+    params = hostlevel_params(engine)
+    params[option] = value
+    assert compare_hostlevel(engine, params) == [option]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("option", ["volumes", "device_cgroup_rules", "sysctls", "pid_mode", "devices"])
+def test_a_dropped_host_level_option_is_named(engine, option):
+    params = hostlevel_params(engine)
+    del params[option]
+    assert compare_hostlevel(engine, params) == [option]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_engine_keeps_the_propagation(engine):
+    """The engine's own record of each mount has the propagation the task asked for."""
+    data = json.loads((DATA / f"inspect-hostlevel-{engine}.json").read_text())
+    mounts = {m["Destination"]: m.get("Propagation") for m in data["container"]["Mounts"]}
+    assert mounts["/data"] == "rslave" and mounts["/srv"] == "rshared"
+    assert opts.current(data["container"], data["image"], engine)["volumes"] == sorted(
+        opts.parse_volume(v) for v in data["params"]["volumes"]
+    )
