@@ -4,8 +4,10 @@ both wall times and their ratio.
 
 Not a test: it prints figures. Run as root with the venv's python, after
 `.venv/bin/pip install ansible` (community.docker):
-    .venv/bin/python tests/bench/bench_container.py [--runs 3]
-It brings up a one-host rig "benchc" (docker), bootstraps it, and takes it down at the end.
+    .venv/bin/python tests/bench/bench_container.py [--runs 3] [--name benchc --subnet 10.77.21.0/24]
+It runs from a fresh SOVSTACK_HOME: builds the registry image there (a second's work when the
+engine has it already; the test registries are made from it), brings up a one-host rig
+(docker), bootstraps it, and takes it down at the end.
 """
 
 from __future__ import annotations
@@ -45,14 +47,19 @@ def playbook(inventory: Path, path: Path, *extra: str, unchanged: bool = False) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="timed unchanged runs of each (median)")
+    parser.add_argument("--name", default=NAME, help=f"the rig's name (default {NAME})")
+    parser.add_argument("--subnet", default=SUBNET, help=f"the rig's subnet (default {SUBNET})")
     args = parser.parse_args()
     os.environ["SOVSTACK_HOME"] = tempfile.mkdtemp(prefix="sovstack-bench-")
     sovstack = str(BIN / "sovstack")
-    inventory = Path(os.environ["SOVSTACK_HOME"]) / "rigs" / NAME / "inventory"
+    inventory = Path(os.environ["SOVSTACK_HOME"]) / "rigs" / args.name / "inventory"
     try:
-        run(sovstack, "rig", "up", "--name", NAME, "--subnet", SUBNET, "--hosts", "1")
+        # The test registries (prepare_engines.yml) run sovstack's registry image, which the
+        # registry role loads from $SOVSTACK_HOME/images/registry.tar.
+        run(sovstack, "images", "build", "--only", "registry")
+        run(sovstack, "rig", "up", "--name", args.name, "--subnet", args.subnet, "--hosts", "1")
         # the test registry on node1 (prepare_engines.yml) is plain HTTP
-        registry = SUBNET.rsplit(".", 1)[0] + ".11:4000"
+        registry = args.subnet.rsplit(".", 1)[0] + ".11:4000"
         run(
             sovstack,
             "bootstrap",
@@ -84,7 +91,7 @@ def main() -> None:
         print(f"  ratio ours/theirs, unchanged: {ratio:.2f}x")
     finally:
         subprocess.run(
-            [sovstack, "rig", "down", "--name", NAME, "--keep-image"], capture_output=True, check=False
+            [sovstack, "rig", "down", "--name", args.name, "--keep-image"], capture_output=True, check=False
         )
         shutil.rmtree(os.environ["SOVSTACK_HOME"], ignore_errors=True)
 
