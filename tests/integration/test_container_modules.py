@@ -366,7 +366,12 @@ def test_mount_propagation_is_kept_and_compared(rig):
     """A volume's propagation is made as asked (a mount on the host after the start shows in an
     rslave volume), compared (a change recreates), and unchanged changes nothing."""
     node1 = rig.host("node1")
-    node1.run_test("mkdir -p /var/tmp/prop")
+    # A shared mount of its own, as systemd makes / on a real host (a rig host's / is a slave of
+    # this machine's, which passes nothing on to the host's own containers)
+    node1.run_test(
+        "mkdir -p /var/tmp/prop && (mountpoint -q /var/tmp/prop || mount --bind /var/tmp/prop /var/tmp/prop)"
+        " && mount --make-shared /var/tmp/prop"
+    )
     slave = {**BASE, "volumes": ["/var/tmp/prop:/prop:rw,rslave"]}
     made = container(rig, name="prop", **slave)
     assert made["actions"] == ["create", "start"], made
@@ -390,6 +395,7 @@ def test_mount_propagation_is_kept_and_compared(rig):
     mounts = {m["Destination"]: m for m in engine_inspect(rig, "prop")["Mounts"]}
     assert mounts["/prop"]["Propagation"] == "rshared"
     container(rig, name="prop", state="absent")
+    node1.run("umount /var/tmp/prop")
 
 
 def in_container(rig, name: str, command: str):
