@@ -72,6 +72,7 @@ options:
     description:
       - Device cgroup rules, C(TYPE MAJOR:MINOR PERMISSIONS) (TYPE C(a), C(b) or C(c); MAJOR and MINOR a number or C(*); PERMISSIONS of C(rwm)), for example C(c 10:200 rwm) for /dev/net/tun or C(b *:* rwm) for the block devices of ceph-osd.
       - They let the container use device nodes it makes or that appear later (hot-plugged disks), without naming each in O(devices).
+      - Refused on Podman, whose Docker-compatible API (Podman 4) takes them and does not apply them; name each device in O(devices) there.
     type: list
     elements: str
   sysctls:

@@ -354,7 +354,7 @@ def desired(params: dict[str, Any], image_info: dict[str, Any], engine: str = "d
 
 # Options an engine does not report truly: Podman 4's Docker-compatible inspect shows
 # IpcMode "shareable" for a container in the host's IPC namespace, and no CgroupnsMode, Sysctls
-# or DeviceCgroupRules (it applies them). They are compared with the recorded definition only.
+# or DeviceCgroupRules. They are compared with the recorded definition only.
 UNREADABLE = {"podman": ("ipc_mode", "cgroupns_mode", "sysctls", "device_cgroup_rules")}
 
 # Options changed in place on a running container (docker update); all others recreate it.
@@ -532,10 +532,19 @@ def definition_hash(want: dict[str, Any]) -> str:
 
 def check_engine_support(params: dict[str, Any], engine: str) -> None:
     """Options an engine's API would take and silently not apply."""
-    if engine == "podman" and params.get("cgroupns_mode") == "private":
+    if engine != "podman":
+        return
+    if params.get("cgroupns_mode") == "private":
         raise OptionError(
             "cgroupns_mode: private is not applied by Podman 4's Docker-compatible API (the container "
             "would share the host's cgroup namespace): leave cgroupns_mode out on podman, or use docker"
+        )
+    if params.get("device_cgroup_rules"):
+        for rule in params["device_cgroup_rules"]:
+            parse_cgroup_rule(rule)  # a malformed rule is named as such first
+        raise OptionError(
+            "device_cgroup_rules: not applied by Podman 4's Docker-compatible API (the device cgroup "
+            "would refuse the devices): name each device in devices on podman, or use docker"
         )
 
 
