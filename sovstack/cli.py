@@ -63,8 +63,11 @@ def extra_var(text: str) -> dict[str, Any]:
 
 
 def cmd_rig_up(args: argparse.Namespace) -> int:
-    state = rig.up(args.name, args.hosts, args.engine, args.subnet, say)
-    print(f"\nrig {state.name!r} is up: {len(state.hosts)} hosts on {state.subnet}, engine {state.engine}")
+    state = rig.up(args.name, args.hosts, args.engine, args.subnet, say, args.suite)
+    print(
+        f"\nrig {state.name!r} is up: {len(state.hosts)} Debian {rig.HOST_SUITES[state.suite]}"
+        f" ({state.suite}) hosts on {state.subnet}, engine {state.engine}"
+    )
     for host in state.hosts:
         print(f"  {host.name:8} {host.address:15} container {host.container}")
     inventory = rig.inventory_path(state.name)
@@ -252,7 +255,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
         client, defs, options, say, workdir=images_dir(), jobs=args.jobs, rebuild=args.rebuild
     )
     results = builder.build(names)
-    images.record_built(images_dir(), results)
+    images.record_built(images_dir(), options.suite, results, say)
     if "registry" in names:
         tag = builder.tag("registry")
         image_id = client.images.get(tag).id
@@ -262,6 +265,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     built = [r for r in results if r.built]
     print(
         f"\n{len(built)} built, {len(results) - len(built)} up to date, in {time.monotonic() - started:.1f} s"
+        f" (suite {options.suite})"
     )
     for result in results:
         print(f"  {result.name:22} {result.tag}{'' if result.built else '  (up to date)'}")
@@ -280,6 +284,12 @@ def push(client: Any, args: argparse.Namespace, names: list[str] | None) -> int:
     lock = Lock.load(lock_file) if lock_file.is_file() else Lock(args.registry, args.namespace, {})
     if lock.registry != args.registry or lock.namespace != args.namespace:
         lock = Lock(args.registry, args.namespace, {})  # pins of another registry do not carry over
+    suite, _ = images.built_set(images_dir())
+    if lock.images and lock.suite != suite:
+        raise SovstackError(
+            f"{lock_file} pins {lock.suite or 'older'} images and these are {suite}'s: one lock holds one"
+            f" suite; give another --lock FILE for the {suite} set (or remove {lock_file})"
+        )
     todo = {}
     for name, tag in tags.items():
         entry = lock.images.get(name, {})
@@ -445,6 +455,11 @@ def build_parser() -> Parser:
         help="container engine the hosts' services run on, written to the inventory (default docker)",
     )
     up.add_argument("--subnet", help=f"IPv4 network of the rig (default {rig.DEFAULT_SUBNET})")
+    up.add_argument(
+        "--suite",
+        choices=list(rig.HOST_SUITES),
+        help=f"Debian release of the hosts (default {rig.HOST_SUITE}; kept for a rig that exists)",
+    )
     up.set_defaults(func=cmd_rig_up)
     down = rig_commands.add_parser("down", help="remove everything the rig made, and nothing else")
     down.add_argument("--keep-image", action="store_true", help="keep the host image for the next `up`")
@@ -495,7 +510,9 @@ def build_parser() -> Parser:
     images_parser = commands.add_parser("images", help="the service images: build, push, export, import")
     images_commands = images_parser.add_subparsers(dest="images_command", required=True, metavar="ACTION")
     build = images_commands.add_parser("build", help="build the images that are missing or changed")
-    build.add_argument("--suite", help=f"Debian suite (default {DEFAULT_SUITE})")
+    build.add_argument(
+        "--suite", help=f"Debian suite (default {DEFAULT_SUITE}; bookworm builds the Debian 12 set)"
+    )
     build.add_argument(
         "--apt-source",
         action="append",

@@ -39,11 +39,19 @@ from sovstack.errors import SovstackError
 from sovstack.paths import collection_root, state_home
 
 REPO = "sovstack"
-DEFAULT_SUITE = "bookworm"
+DEFAULT_SUITE = "trixie"
+# What a deploy brings from each Debian suite sovstack knows (the roles' release-specific
+# settings are keyed by these suites: roles/NAME/defaults/main.yml, NAME_releases).
+SUITES = {
+    "trixie": "Debian 13: OpenStack 2025.1 (Epoxy), Ceph 18.2, OVN 25.03, MariaDB 11.8, RabbitMQ 4.0",
+    "bookworm": "Debian 12: OpenStack Zed (2022.2), Ceph 16.2, OVN 23.03, MariaDB 10.11, RabbitMQ 3.10",
+}
+DEBIAN_VERSIONS = {"bookworm": "12", "trixie": "13"}
 ENTRYPOINT = ["/usr/local/bin/sovstack-start"]
 PACKAGES_FILE = "/usr/share/sovstack/packages.tsv"
 LABEL_NAME = "sovstack.image.name"
 LABEL_DEFINITION = "sovstack.image.definition"
+LABEL_SUITE = "sovstack.image.suite"
 FIELDS = {
     "description": str,
     "parent": str,
@@ -277,8 +285,14 @@ def definition_hashes(defs: dict[str, ImageDef], options: BuildOptions, files_ro
     return hashes
 
 
-def tag_of(name: str, digest: str) -> str:
-    return f"{REPO}/{name}:{digest}"
+def tag_of(name: str, digest: str, suite: str) -> str:
+    """sovstack/NAME:SUITE-HASH: images of two suites never share a tag (HASH covers the
+    suite and its apt sources too, so no two share a digest either)."""
+    return f"{REPO}/{name}:{suite}-{digest}"
+
+
+def describe_suite(suite: str) -> str:
+    return SUITES.get(suite, "a suite the roles have no release settings for: build only, not deployable")
 
 
 def check_sources(options: BuildOptions, timeout: float = 15.0) -> None:
@@ -342,6 +356,9 @@ path-exclude=/usr/share/info/*
 path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 CONF
+# trixie's minbase has no adduser: install it, so that the id range below holds for the users
+# that packages make with it
+[ -f /etc/adduser.conf ] || apt-get install -y -q --no-install-recommends adduser
 sed -i -e 's/^#\?LAST_SYSTEM_UID=.*/LAST_SYSTEM_UID=64999/' \
     -e 's/^#\?LAST_SYSTEM_GID=.*/LAST_SYSTEM_GID=64999/' \
     /etc/adduser.conf
@@ -352,7 +369,7 @@ apt-get -y -q upgrade
 
 
 # Bump when the way a build container becomes an image changes outside the scripts above.
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3
 
 
 def builder_digest() -> str:
@@ -383,7 +400,7 @@ class Builder:
         self.lock = threading.Lock()
 
     def tag(self, name: str) -> str:
-        return tag_of(name, self.hashes[name])
+        return tag_of(name, self.hashes[name], self.options.suite)
 
     def present(self, name: str) -> bool:
         """The image of the current definition is in the engine, built on the parent image
@@ -406,6 +423,7 @@ class Builder:
                 results[name] = Built(name, self.tag(name), built=False)
             else:
                 todo.append(name)
+        self.say(f"images: suite {self.options.suite} ({describe_suite(self.options.suite)})")
         if not todo:
             return [results[n] for n in names]
         check_sources(self.options)
@@ -446,7 +464,7 @@ class Builder:
     def ensure_rootfs(self) -> str:
         """The debootstrap tree of the suite, with the image's apt sources, as an image."""
         record = json.dumps({"builder": builder_digest(), **self.options.record()}, sort_keys=True)
-        tag = f"{REPO}/debootstrap:{hashlib.sha256(record.encode()).hexdigest()[:16]}"
+        tag = f"{REPO}/debootstrap:{self.options.suite}-{hashlib.sha256(record.encode()).hexdigest()[:16]}"
         try:
             self.client.images.get(tag)
             if not self.rebuild:
@@ -600,6 +618,7 @@ class Builder:
             "org.opencontainers.image.base.name": self.tag(image.parent) if image.parent else "",
             LABEL_NAME: image.name,
             LABEL_DEFINITION: self.hashes[image.name],
+            LABEL_SUITE: self.options.suite,
             "sovstack.image.package": main_package(self.defs, image.name),
             "sovstack.image.user": image.user,
             "sovstack.image.config": image.config or "",
@@ -660,9 +679,16 @@ class Packages:
 
     name: str
     rows: list[dict[str, str]] = field(default_factory=list)
+    suite: str = ""
+    main: str = ""  # the main package and its version: "keystone 2:27.0.0-3"
 
     @classmethod
     def of_image(cls, client: docker.DockerClient, name: str, tag: str) -> Packages:
+        labels = client.images.get(tag).labels
+        suite = labels.get(LABEL_SUITE, "")
+        main = (
+            f"{labels.get('sovstack.image.package', '')} {labels.get('org.opencontainers.image.version', '')}"
+        )
         container = client.containers.create(tag, entrypoint=["/bin/true"], command=[])
         try:
             text = read_file(container, PACKAGES_FILE)
@@ -680,11 +706,12 @@ class Packages:
                     "source_version": source_version or version,
                 }
             )
-        return cls(name, rows)
+        return cls(name, rows, suite, main.strip())
 
     def spdx(self, image_ref: str) -> dict[str, Any]:
         """An SPDX 2.3 document: the image and every Debian package in it."""
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        distro = f"&distro=debian-{DEBIAN_VERSIONS.get(self.suite, self.suite)}" if self.suite else ""
         packages = [
             {
                 "SPDXID": f"SPDXRef-Package-{re.sub(r'[^A-Za-z0-9.-]', '-', row['package'])}",
@@ -701,7 +728,7 @@ class Packages:
                         "referenceCategory": "PACKAGE-MANAGER",
                         "referenceType": "purl",
                         "referenceLocator": (
-                            f"pkg:deb/debian/{row['package']}@{row['version']}?arch={row['arch']}"
+                            f"pkg:deb/debian/{row['package']}@{row['version']}?arch={row['arch']}{distro}"
                         ),
                     }
                 ],
@@ -714,34 +741,55 @@ class Packages:
             "SPDXID": "SPDXRef-DOCUMENT",
             "name": f"sovstack image {self.name}",
             "documentNamespace": f"https://sovstack.invalid/spdx/{image_ref.replace('@', '/')}",
-            "creationInfo": {"created": created, "creators": ["Tool: sovstack"]},
+            "creationInfo": {
+                "created": created,
+                "creators": ["Tool: sovstack"],
+                "comment": f"main package {self.main or 'unknown'}; built from Debian"
+                f" {self.suite or 'of an unknown suite'}"
+                + (f" ({describe_suite(self.suite)})" if self.suite else ""),
+            },
             "packages": packages,
             "documentDescribes": [p["SPDXID"] for p in packages],
         }
 
 
-def record_built(workdir: Path, results: list[Built]) -> None:
-    """built.json: the image set of the latest build, which push and export take."""
+def record_built(workdir: Path, suite: str, results: list[Built], say: Say) -> None:
+    """built.json: the image set of the latest build (its suite and the tag of each image),
+    which push and export take. A build of another suite starts a new set: one set never
+    mixes suites."""
     path = workdir / "built.json"
     known = json.loads(path.read_text()) if path.is_file() else {}
-    known.update({r.name: r.tag for r in results})
+    if known.get("suite") != suite:
+        if known.get("images"):
+            say(f"images: built.json now holds the {suite} set (it held {known.get('suite')}'s)")
+        known = {"suite": suite, "images": {}}
+    known["images"].update({r.name: r.tag for r in results})
+    known["images"] = dict(sorted(known["images"].items()))
     workdir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(known.items())), indent=2) + "\n")
+    path.write_text(json.dumps(known, indent=2) + "\n")
+
+
+def built_set(workdir: Path) -> tuple[str, dict[str, str]]:
+    """The suite and the images (name -> tag) of the latest build."""
+    path = workdir / "built.json"
+    if not path.is_file():
+        raise SovstackError(f"nothing is built yet ({path} is missing): run `sovstack images build`")
+    known = json.loads(path.read_text())
+    if not isinstance(known.get("images"), dict):  # written by an older sovstack
+        raise SovstackError(f"{path} is of an older sovstack: run `sovstack images build` again")
+    return str(known["suite"]), dict(known["images"])
 
 
 def built_tags(client: docker.DockerClient, workdir: Path, names: Iterable[str] | None) -> dict[str, str]:
     """The built images (name -> tag) of the latest build, all or the named ones; each must
     still be in the engine."""
-    path = workdir / "built.json"
-    if not path.is_file():
-        raise SovstackError(f"nothing is built yet ({path} is missing): run `sovstack images build`")
-    known: dict[str, str] = json.loads(path.read_text())
+    suite, known = built_set(workdir)
     if names:
         for name in names:
             if name not in known:
                 raise SovstackError(
-                    f"image {name!r} is not built{did_you_mean(name, known)}:"
-                    f" run `sovstack images build --only {name}`"
+                    f"image {name!r} is not built for {suite}{did_you_mean(name, known)}:"
+                    f" run `sovstack images build --suite {suite} --only {name}`"
                 )
         known = {name: known[name] for name in names}
     for name, tag in known.items():
@@ -749,7 +797,7 @@ def built_tags(client: docker.DockerClient, workdir: Path, names: Iterable[str] 
             client.images.get(tag)
         except docker.errors.ImageNotFound:
             raise SovstackError(
-                f"image {name} ({tag}) is gone from the engine: run `sovstack images build`"
+                f"image {name} ({tag}) is gone from the engine: run `sovstack images build --suite {suite}`"
             ) from None
     return known
 

@@ -268,6 +268,7 @@ def lock_entry(registry: str, namespace: str, image: ArchiveImage, digest: str) 
         "digest": digest,
         "tag": image.version,
         "id": sha256(image.config),
+        "suite": labels.get("sovstack.image.suite", ""),
         "package": labels.get("sovstack.image.package", ""),
         "version": labels.get("org.opencontainers.image.version", ""),
         "created": labels.get("org.opencontainers.image.created", ""),
@@ -281,6 +282,17 @@ class Lock:
     registry: str
     namespace: str
     images: dict[str, dict[str, str]]
+
+    @property
+    def suite(self) -> str:
+        """The Debian suite of the set ("" for an empty lock); one lock never mixes suites."""
+        suites = sorted({str(entry.get("suite", "")) for entry in self.images.values()})
+        if len(suites) > 1:
+            raise SovstackError(
+                f"the lock mixes images of the suites {', '.join(suites)}: push one suite's set"
+                " into a lock of its own (--lock FILE)"
+            )
+        return suites[0] if suites else ""
 
     @classmethod
     def load(cls, path: Path) -> Lock:
@@ -304,6 +316,7 @@ class Lock:
             "version": LOCK_VERSION,
             "registry": self.registry,
             "namespace": self.namespace,
+            "suite": self.suite,
             "images": {name: self.images[name] for name in sorted(self.images)},
         }
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,9 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 
 # What goes into the host image. Changing any of it changes the image tag, so a new
 # definition builds a new image and an unchanged one is reused.
+# The Debian releases a rig host can be (`rig up --suite`); the default until trixie's
+# engines are shown to run in a host container here (docs/rig.md).
+HOST_SUITES = {"bookworm": "12", "trixie": "13"}
 HOST_SUITE = "bookworm"
 HOST_PACKAGES = (
     "systemd",
@@ -96,6 +99,7 @@ class RigState:
     engine: str
     image: str
     hosts: list[RigHost]
+    suite: str = HOST_SUITE  # a rig.json from before --suite: bookworm hosts
 
     @classmethod
     def load(cls, path: Path) -> RigState:
@@ -262,13 +266,13 @@ def apt_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def image_tag() -> str:
-    definition = json.dumps([HOST_SUITE, HOST_PACKAGES, HOSTKEYS_UNIT, 1]).encode()
+def image_tag(suite: str = HOST_SUITE) -> str:
+    definition = json.dumps([suite, HOST_PACKAGES, HOSTKEYS_UNIT, 1]).encode()
     return f"{IMAGE_REPO}:{hashlib.sha256(definition).hexdigest()[:12]}"
 
 
-def ensure_image(client: docker.DockerClient, say: Say) -> str:
-    tag = image_tag()
+def ensure_image(client: docker.DockerClient, say: Say, suite: str = HOST_SUITE) -> str:
+    tag = image_tag(suite)
     try:
         client.images.get(tag)
         say(f"image: {tag} (cached)")
@@ -279,21 +283,21 @@ def ensure_image(client: docker.DockerClient, say: Say) -> str:
         apt_install(["debootstrap"], say)
     mirror = apt_mirror()
     started = time.monotonic()
-    say(f"image: building {tag} from {HOST_SUITE} ({mirror}), about a minute")
+    say(f"image: building {tag} from {suite} ({mirror}), about a minute")
     with tempfile.TemporaryDirectory(prefix="sovstack-rig-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "root"
         argv = [
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(HOST_PACKAGES)}",
-            HOST_SUITE,
+            suite,
             str(root),
             mirror,
         ]
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = " / ".join(proc.stdout.strip().splitlines()[-3:])
-            raise SovstackError(f"debootstrap {HOST_SUITE} from {mirror} failed: {tail}")
+            raise SovstackError(f"debootstrap {suite} from {mirror} failed: {tail}")
         _finish_host_root(root)
         tarball = Path(tmp) / "root.tar"
         _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tarball), "."])
@@ -304,7 +308,7 @@ def ensure_image(client: docker.DockerClient, say: Say) -> str:
             changes=[
                 'CMD ["/sbin/init"]',
                 "ENV container=docker",
-                f'LABEL {IMAGE_LABEL}="{HOST_SUITE}"',
+                f'LABEL {IMAGE_LABEL}="{suite}"',
             ],
         )
     say(f"image: built {tag} in {time.monotonic() - started:.0f} s")
@@ -500,8 +504,12 @@ def write_group_vars(inventory: Path) -> None:
     (inventory / "group_vars" / "all.yml").unlink(missing_ok=True)
 
 
-def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) -> RigState:
+def up(
+    name: str, hosts: int, engine: str, subnet_text: str | None, say: Say, suite: str | None = None
+) -> RigState:
     check_name(name)
+    if suite is not None and suite not in HOST_SUITES:
+        raise SovstackError(f"--suite {suite!r} is unknown: use one of {', '.join(HOST_SUITES)}")
     if not 1 <= hosts <= MAX_HOSTS:
         raise SovstackError(f"--hosts must be between 1 and {MAX_HOSTS}, got {hosts}")
     if engine not in ENGINES:
@@ -519,11 +527,16 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
             raise SovstackError(
                 f"rig {name!r} was made for engine {previous.engine}, not {engine}: `sovstack rig down` first"
             )
+        if suite is not None and suite != previous.suite:
+            raise SovstackError(
+                f"rig {name!r} has {previous.suite} hosts, not {suite}: `sovstack rig down` first"
+            )
         if hosts < len(previous.hosts):
             raise SovstackError(
                 f"rig {name!r} has {len(previous.hosts)} hosts; it does not shrink to {hosts}: "
                 "`sovstack rig down` first"
             )
+    suite = suite or (previous.suite if previous else HOST_SUITE)
     subnet = parse_subnet(subnet_text or (previous.subnet if previous else DEFAULT_SUBNET), hosts)
     ensure_tools(say)
     # The machine's routes first, so that a clash is refused before an engine is installed or
@@ -532,7 +545,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
     client = connect_engine(say, start=True)
     assert client is not None
     check_clash(subnet, name, host_routes(), docker_networks(client))
-    image = ensure_image(client, say)
+    image = ensure_image(client, say, suite)
     ensure_network(client, name, subnet, say)
     key = ensure_key(directory, say)
     rig_hosts = [
@@ -545,7 +558,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
         ensure_host(client, name, host, image, key, say)
     wait_for_ssh(rig_hosts)
     say(f"ssh: {len(rig_hosts)} hosts answer")
-    state = RigState(name=name, subnet=str(subnet), engine=engine, image=image, hosts=rig_hosts)
+    state = RigState(name=name, subnet=str(subnet), engine=engine, image=image, hosts=rig_hosts, suite=suite)
     inventory = inventory_path(name)
     write_if_changed(inventory / "topology.yml", yaml.safe_dump(topology_data(state, key), sort_keys=False))
     write_group_vars(inventory)

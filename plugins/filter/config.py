@@ -100,9 +100,8 @@ def override_problems(
     return problems
 
 
-def locked_image(lock_path: str, name: str) -> str:
-    """The reference, by digest, of image `name` in the image lock (empty: the lock that
-    `sovstack images push` writes, $SOVSTACK_HOME/images/images.lock.yml)."""
+def _read_lock(lock_path: str) -> tuple[str, dict[str, Any]]:
+    """The image lock's path and content (empty path: $SOVSTACK_HOME/images/images.lock.yml)."""
     import os
 
     import yaml
@@ -119,6 +118,13 @@ def locked_image(lock_path: str, name: str) -> str:
             f"cannot read the image lock {lock_path}: {exc}: build and push the images "
             "(sovstack images build --push), or set sovstack_images_lock"
         ) from None
+    return lock_path, lock
+
+
+def locked_image(lock_path: str, name: str) -> str:
+    """The reference, by digest, of image `name` in the image lock (empty: the lock that
+    `sovstack images push` writes, $SOVSTACK_HOME/images/images.lock.yml)."""
+    lock_path, lock = _read_lock(lock_path)
     entry = (lock.get("images") or {}).get(name)
     if not entry or not str(entry.get("digest", "")).startswith("sha256:"):
         raise AnsibleFilterError(
@@ -126,6 +132,25 @@ def locked_image(lock_path: str, name: str) -> str:
             f"(sovstack images build --only {name} --push)"
         )
     return f"{lock['registry']}/{lock.get('namespace', 'sovstack')}/{name}@{entry['digest']}"
+
+
+def release(releases: dict[str, Any], lock_path: str, name: str) -> Any:
+    """The entry of `releases` (a role's settings per Debian suite, variable `name`) for the
+    suite of the images the image lock pins."""
+    lock_path, lock = _read_lock(lock_path)
+    suite = lock.get("suite")
+    if not suite:
+        raise AnsibleFilterError(
+            f"the image lock {lock_path} names no Debian suite (written by an older sovstack):"
+            " push the images again (sovstack images push)"
+        )
+    if suite not in releases:
+        raise AnsibleFilterError(
+            f"the images of {lock_path} are built from Debian {suite}, and {name} has settings for"
+            f" {', '.join(sorted(releases))} only: build one of those (sovstack images build --suite"
+            f" {sorted(releases)[-1]}) or add {suite} to {name}"
+        )
+    return releases[suite]
 
 
 def rabbitmq_password_hash(password: str, user: str) -> str:
@@ -145,5 +170,6 @@ class FilterModule:
             "config_merge": config_merge,
             "override_problems": override_problems,
             "locked_image": locked_image,
+            "release": release,
             "rabbitmq_password_hash": rabbitmq_password_hash,
         }

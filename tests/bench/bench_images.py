@@ -1,14 +1,16 @@
 """Benchmark: the image pipeline on this machine's dockerd.
 
-  cold build   every image of images/images.yml from nothing: the family's images, the
-               debootstrap root and the apt caches removed first (--cold; otherwise the
+  cold build   every image of images/images.yml from nothing: the suite's images (only
+               those of --suite, label sovstack.image.suite: a shared engine keeps the rest),
+               its debootstrap root and the apt caches removed first (--cold; otherwise the
                first build starts from what is there)
   no-change    the same build again: nothing to build
   sizes        per image: its own layers (what it adds to its parent) and its full size;
                the set's total on disk (every layer once)
   export       the whole set written to one archive
 
-Not a test: it prints figures.   .venv/bin/python tests/bench/bench_images.py [--cold]
+Not a test: it prints figures.
+  .venv/bin/python tests/bench/bench_images.py [--cold] [--suite bookworm]
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from benchlib import sovstack
 from sovstack import images
 
 
-def remove_family(client: docker.DockerClient) -> int:
+def remove_suite(client: docker.DockerClient, suite: str) -> int:
+    """The images of one suite's set and its debootstrap root; nothing else."""
     removed = 0
     for image in client.images.list():
-        if any(
-            tag.startswith(f"{images.REPO}/") and not tag.startswith("sovstack/rig-host")
-            for tag in image.tags
-        ):
+        ours = image.labels.get(images.LABEL_SUITE) == suite or any(
+            tag.startswith(f"{images.REPO}/debootstrap:{suite}-") for tag in image.tags
+        )
+        if ours:
             for tag in image.tags:
                 client.images.remove(tag, force=True)
             removed += 1
@@ -42,18 +45,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--cold", action="store_true", help="remove the family's images and caches first")
+    parser.add_argument("--cold", action="store_true", help="remove the suite's images and caches first")
+    parser.add_argument("--suite", default=images.DEFAULT_SUITE, help=f"default {images.DEFAULT_SUITE}")
     args = parser.parse_args()
     client = docker.from_env(version="auto", timeout=600)
     home = Path(tempfile.mkdtemp(prefix="sovstack-bench-images-"))
     try:
         if args.cold:
-            print(f"removing {remove_family(client)} images of the family (cold start)")
-        cold, out = sovstack(home, "images", "build")
-        built = json.loads((home / "images" / "built.json").read_text())
+            print(f"removing {remove_suite(client, args.suite)} images of {args.suite} (cold start)")
+        cold, out = sovstack(home, "images", "build", "--suite", args.suite)
+        built = json.loads((home / "images" / "built.json").read_text())["images"]
         print(out.strip().splitlines()[-len(built) - 1])
         print(f"first build:     {cold:7.1f} s   ({'cold' if args.cold else 'from what was there'})")
-        again, out = sovstack(home, "images", "build")
+        again, out = sovstack(home, "images", "build", "--suite", args.suite)
         print(f"no-change build: {again:7.1f} s   ({out.strip().splitlines()[-len(built) - 1].strip()})")
         defs = images.load_definitions()
         sizes = {name: int(client.images.get(tag).attrs["Size"]) for name, tag in built.items()}
@@ -68,7 +72,7 @@ def main() -> None:
                 f" {images.main_package(defs, name)} {version}",
             )
             total += own  # every image is its parent plus its own layers
-        print(f"{'total on disk':22} {total / 1e6:8.0f}   (each layer once, {len(built)} images)")
+        print(f"{'total on disk':22} {total / 1e6:8.0f}   ({len(built)} of {args.suite}, each layer once)")
         archive = home / "set.tar"
         seconds, _ = sovstack(home, "images", "export", str(archive))
         print(f"\nexport of the set: {seconds:.1f} s, {archive.stat().st_size / 1e9:.2f} GB")

@@ -82,11 +82,74 @@ def test_files_are_part_of_the_definition(tmp_path):
 
 
 def test_default_sources_are_the_suite_its_updates_and_security():
+    assert OPTIONS.suite == images.DEFAULT_SUITE == "trixie"
     assert [s.line for s in OPTIONS.apt_sources] == [
-        "deb http://deb.debian.org/debian bookworm main",
-        "deb http://deb.debian.org/debian bookworm-updates main",
-        "deb http://deb.debian.org/debian-security bookworm-security main",
+        "deb http://deb.debian.org/debian trixie main",
+        "deb http://deb.debian.org/debian trixie-updates main",
+        "deb http://deb.debian.org/debian-security trixie-security main",
     ]
+    bookworm = images.BuildOptions.make("bookworm", None, "http://deb.debian.org/debian")
+    assert bookworm.apt_sources[0].line == "deb http://deb.debian.org/debian bookworm main"
+
+
+def test_suites_never_share_a_tag_or_a_hash():
+    bookworm = images.BuildOptions.make("bookworm", None, "http://deb.debian.org/debian")
+    ours = images.definition_hashes(DEFS, OPTIONS, FILES)
+    theirs = images.definition_hashes(DEFS, bookworm, FILES)
+    for name in DEFS:
+        assert ours[name] != theirs[name]
+        assert images.tag_of(name, ours[name], "trixie") == f"sovstack/{name}:trixie-{ours[name]}"
+    # even the same hash under another suite's name would be another tag
+    assert images.tag_of("base", "0" * 16, "trixie") != images.tag_of("base", "0" * 16, "bookworm")
+
+
+def test_built_set_holds_one_suite(tmp_path: Path):
+    said: list[str] = []
+    trixie = [
+        images.Built("base", "sovstack/base:trixie-1", True),
+        images.Built("keystone", "sovstack/keystone:trixie-2", True),
+    ]
+    images.record_built(tmp_path, "trixie", trixie, said.append)
+    images.record_built(
+        tmp_path, "trixie", [images.Built("mariadb", "sovstack/mariadb:trixie-3", True)], said.append
+    )
+    assert images.built_set(tmp_path) == (
+        "trixie",
+        {
+            "base": "sovstack/base:trixie-1",
+            "keystone": "sovstack/keystone:trixie-2",
+            "mariadb": "sovstack/mariadb:trixie-3",
+        },
+    )
+    images.record_built(
+        tmp_path, "bookworm", [images.Built("base", "sovstack/base:bookworm-4", True)], said.append
+    )
+    assert images.built_set(tmp_path) == ("bookworm", {"base": "sovstack/base:bookworm-4"})
+    assert said == ["images: built.json now holds the bookworm set (it held trixie's)"]
+
+
+def test_sbom_names_the_suite_and_the_main_package():
+    packages = images.Packages(
+        "keystone",
+        [
+            {
+                "package": "keystone",
+                "version": "2:27.0.0-3",
+                "arch": "all",
+                "source": "keystone",
+                "source_version": "2:27.0.0-3",
+            }
+        ],
+        "trixie",
+        "keystone 2:27.0.0-3",
+    )
+    document = packages.spdx("10.0.0.1:5000/sovstack/keystone@sha256:1")
+    assert document["packages"][0]["externalRefs"][0]["referenceLocator"] == (
+        "pkg:deb/debian/keystone@2:27.0.0-3?arch=all&distro=debian-13"
+    )
+    assert document["creationInfo"]["comment"].startswith(
+        "main package keystone 2:27.0.0-3; built from Debian trixie (Debian 13: OpenStack 2025.1"
+    )
 
 
 def test_apt_source_with_options_and_a_bad_one():
@@ -170,10 +233,15 @@ def test_broken_definitions_name_the_file_image_and_key(tmp_path: Path, case: st
 
 
 def test_lock_round_trip_and_bad_locks(tmp_path: Path):
-    lock = Lock("10.0.0.1:5000", "sovstack", {"keystone": {"digest": "sha256:" + "a" * 64, "tag": "x"}})
+    entry = {"digest": "sha256:" + "a" * 64, "tag": "trixie-x", "suite": "trixie"}
+    lock = Lock("10.0.0.1:5000", "sovstack", {"keystone": entry})
     path = tmp_path / "images.lock.yml"
     lock.dump(path)
     assert Lock.load(path) == lock
+    assert yaml.safe_load(path.read_text())["suite"] == "trixie" == lock.suite
+    lock.images["mariadb"] = {**entry, "suite": "bookworm"}
+    with pytest.raises(SovstackError, match=r"^the lock mixes images of the suites bookworm, trixie: "):
+        lock.dump(path)
     path.write_text("images:\n  keystone: {tag: x}\n")
     with pytest.raises(SovstackError, match=r"images.keystone: no `digest: sha256:...`$"):
         Lock.load(path)

@@ -81,6 +81,25 @@ def test_locked_image_by_digest_and_a_missing_entry_named(tmp_path: Path):
         config.locked_image(str(tmp_path / "none.yml"), "keystone")
 
 
+def test_release_is_the_entry_of_the_locked_suite(tmp_path: Path):
+    lock = tmp_path / "images.lock.yml"
+    releases = {"bookworm": {"version": "3.10"}, "trixie": {"version": "4.0"}}
+    for suite, version in (("trixie", "4.0"), ("bookworm", "3.10")):
+        lock.write_text(yaml.safe_dump({"registry": "r:4000", "suite": suite, "images": {}}))
+        assert config.release(releases, str(lock), "rabbitmq_releases") == {"version": version}
+    lock.write_text(yaml.safe_dump({"registry": "r:4000", "suite": "sid", "images": {}}))
+    with pytest.raises(AnsibleFilterError) as err:
+        config.release(releases, str(lock), "rabbitmq_releases")
+    assert str(err.value) == (
+        f"the images of {lock} are built from Debian sid, and rabbitmq_releases has settings for"
+        " bookworm, trixie only: build one of those (sovstack images build --suite trixie)"
+        " or add sid to rabbitmq_releases"
+    )
+    lock.write_text(yaml.safe_dump({"registry": "r:4000", "images": {}}))
+    with pytest.raises(AnsibleFilterError, match=r"names no Debian suite \(written by an older sovstack\)"):
+        config.release(releases, str(lock), "rabbitmq_releases")
+
+
 def test_rabbitmq_hash_is_rabbits_sha256_and_stable():
     first = config.rabbitmq_password_hash("s3cret", "openstack")
     assert first == config.rabbitmq_password_hash("s3cret", "openstack")
