@@ -232,10 +232,11 @@ class BuildOptions:
 
     @classmethod
     def make(cls, suite: str | None, lines: Iterable[str] | None, mirror: str) -> BuildOptions:
-        suite = suite or DEFAULT_SUITE
         if lines:
             sources = tuple(AptSource.parse(line) for line in lines)
+            suite = suite or sources[0].suite  # the first source is what debootstrap takes
         else:
+            suite = suite or DEFAULT_SUITE
             security = mirror + "-security" if mirror.endswith("/debian") else None
             defaults = [f"deb {mirror} {suite} main", f"deb {mirror} {suite}-updates main"]
             if security:

@@ -13,9 +13,12 @@ import docker
 import pytest
 import testinfra
 
-from tests.conftest import BIN, KEEP_RIGS, sovstack
+from tests.conftest import BIN, HOME, KEEP_RIGS, sovstack
 
 REUSE_IMAGES = os.environ.get("SOVSTACK_TEST_REUSE_IMAGES") == "1"
+# The images of the control plane (and what they build on), built for bookworm as well.
+CONTROL_PLANE_IMAGES = ("haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone")
+BOOKWORM_HOME = HOME / "bookworm"
 # SOVSTACK_TEST_RIG_SET=N (1-9) gives this run rigs of its own (tdockN on 10.78.2N.0/24, tpodN
 # on 10.78.2N+1.0/24), so that two checkouts can run their suites on one machine at once.
 RIG_SET = os.environ.get("SOVSTACK_TEST_RIG_SET", "")
@@ -131,7 +134,30 @@ def started(rigs) -> dict[str, subprocess.CompletedProcess[str]]:
     # a new site would; a developer may reuse the engine's images (SOVSTACK_TEST_REUSE_IMAGES=1).
     rebuild = [] if REUSE_IMAGES else ["--rebuild"]
     commands["images"] = [str(BIN / "sovstack"), "images", "build", *rebuild]
+    # An existing Debian 12 cloud is still patched: the control plane's images of bookworm
+    # build too (in a state home of their own, so that the set of the default suite stays
+    # the one push and deploy take).
+    commands["bookworm"] = [
+        "env",
+        f"SOVSTACK_HOME={BOOKWORM_HOME}",
+        str(BIN / "sovstack"),
+        "images",
+        "build",
+        "--suite",
+        "bookworm",
+        "--only",
+        ",".join(CONTROL_PLANE_IMAGES),
+        *rebuild,
+    ]
     return run_at_once(commands)
+
+
+@pytest.fixture(scope="session")
+def bookworm_built(started) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`sovstack images build --suite bookworm` of the control plane's images; its state home."""
+    proc = started["bookworm"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, BOOKWORM_HOME
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,9 @@ STARTS: dict[str, dict] = {
 
 @pytest.fixture(scope="module")
 def built(images_built, sovstack_home: Path) -> dict[str, str]:
-    return json.loads((sovstack_home / "images" / "built.json").read_text())
+    built = json.loads((sovstack_home / "images" / "built.json").read_text())
+    assert built["suite"] == images.DEFAULT_SUITE
+    return built["images"]
 
 
 def test_every_image_is_built_with_its_labels(built, engine_client):
@@ -69,7 +71,8 @@ def test_every_image_is_built_with_its_labels(built, engine_client):
         attrs = engine_client.images.get(tag).attrs
         labels = attrs["Config"]["Labels"]
         assert labels["sovstack.image.name"] == name
-        assert tag.endswith(":" + labels["sovstack.image.definition"])
+        assert tag.endswith(f":{images.DEFAULT_SUITE}-" + labels["sovstack.image.definition"])
+        assert labels["sovstack.image.suite"] == images.DEFAULT_SUITE
         assert labels["org.opencontainers.image.version"], name
         assert labels["org.opencontainers.image.created"].endswith("Z"), name
         assert attrs["Config"]["Entrypoint"] == images.ENTRYPOINT
@@ -91,8 +94,7 @@ def test_image_runs_its_version_as_its_user(built, engine_client, name):
     lines = out.decode().split("\n")
     assert lines[0] == DEFS[name].user
     label = engine_client.images.get(built[name]).labels["org.opencontainers.image.version"]
-    upstream = label.split(":")[-1].split("-")[0].split("+")[0]  # 2:22.0.2-0+deb12u6 -> 22.0.2
-    assert upstream in out.decode(), f"{name}: {label} not in {out.decode()!r}"
+    assert upstream(label) in out.decode(), f"{name}: {label} not in {out.decode()!r}"
 
 
 @pytest.mark.parametrize("name", sorted(STARTS))
@@ -134,6 +136,44 @@ def test_service_starts_and_passes_its_healthcheck(built, engine_client, tmp_pat
         container.remove(force=True)
 
 
+# What each suite brings: the upstream version of a few main packages.
+RELEASES = {
+    "trixie": {"keystone": "27.", "mariadb": "11.8.", "rabbitmq": "4.0.", "base": "13."},
+    "bookworm": {"keystone": "22.", "mariadb": "10.11.", "rabbitmq": "3.10.", "base": "12."},
+}
+
+
+def upstream(label: str) -> str:
+    return label.split(":")[-1].split("-")[0].split("+")[0]  # 2:22.0.2-0+deb12u6 -> 22.0.2
+
+
+def test_the_default_set_is_trixie_with_its_versions(built, engine_client):
+    for name, prefix in RELEASES["trixie"].items():
+        label = engine_client.images.get(built[name]).labels["org.opencontainers.image.version"]
+        assert upstream(label).startswith(prefix), f"{name}: {label}"
+
+
+def test_bookworm_still_builds_the_control_plane(bookworm_built, built, engine_client):
+    """`images build --suite bookworm`: the images of Debian 12, under tags and digests of
+    their own, and each runs its service's version."""
+    proc, home = bookworm_built
+    assert "images: suite bookworm (Debian 12: OpenStack Zed" in proc.stdout
+    other = json.loads((home / "images" / "built.json").read_text())
+    assert other["suite"] == "bookworm"
+    assert set(other["images"]) >= {"base", "openstack-base", "keystone", "mariadb", "rabbitmq"}
+    for name, tag in other["images"].items():
+        image = engine_client.images.get(tag)
+        assert tag.startswith(f"sovstack/{name}:bookworm-")
+        assert image.labels["sovstack.image.suite"] == "bookworm"
+        assert image.id != engine_client.images.get(built[name]).id, name
+        if not DEFS[name].abstract:
+            out = engine_client.containers.run(tag, list(DEFS[name].version), remove=True, stderr=True)
+            assert upstream(image.labels["org.opencontainers.image.version"]) in out.decode(), name
+    for name, prefix in RELEASES["bookworm"].items():
+        label = engine_client.images.get(other["images"][name]).labels["org.opencontainers.image.version"]
+        assert upstream(label).startswith(prefix), f"{name}: {label}"
+
+
 def test_second_build_rebuilds_nothing(built, engine_client):
     ids = {name: engine_client.images.get(tag).id for name, tag in built.items()}
     proc = sovstack("images", "build")
@@ -151,7 +191,7 @@ def test_build_names_an_unknown_image_and_builds_nothing(built):
 
 
 def test_build_names_an_unreachable_apt_source(built):
-    source = "deb http://127.0.0.1:9/debian bookworm main"
+    source = "deb http://127.0.0.1:9/debian trixie main"
     proc = sovstack("images", "build", "--only", "memcached", "--apt-source", source)
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"sovstack: error: apt source {source!r} is unreachable: ")
@@ -174,6 +214,8 @@ def test_lock_pins_every_image_as_the_registry_holds_it(pushed, built, sovstack_
         assert entry["image"] == f"{rig.registry}/sovstack/{name}@{entry['digest']}"
         assert registry.manifest_digest(f"sovstack/{name}", entry["tag"]) == entry["digest"]
         assert built[name].endswith(":" + entry["tag"])
+        assert entry["suite"] == images.DEFAULT_SUITE
+    assert yaml.safe_load((sovstack_home / "images" / "images.lock.yml").read_text())["suite"] == "trixie"
     verify = sovstack("images", "verify", "--insecure")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
@@ -190,6 +232,9 @@ def test_sbom_lists_every_package_with_its_version(pushed, built, engine_client,
     )
     assert dict(line.split(" ", 1) for line in dpkg.decode().splitlines()) == versions
     assert lock.images["keystone"]["version"] == label
+    assert f"keystone {label}; built from Debian trixie (Debian 13" in sbom["creationInfo"]["comment"]
+    purl = next(p for p in sbom["packages"] if p["name"] == "keystone")["externalRefs"][0]["referenceLocator"]
+    assert purl.endswith("&distro=debian-13")
 
 
 def test_second_push_sends_nothing(pushed, sovstack_home):

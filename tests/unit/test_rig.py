@@ -126,3 +126,13 @@ def test_state_round_trip(tmp_path: Path):
 
     path.write_text(json.dumps(dataclasses.asdict(state)))
     assert rig.RigState.load(path) == state
+
+
+def test_host_suites_have_their_own_image_and_an_old_state_is_bookworm(tmp_path: Path):
+    assert rig.image_tag("trixie") != rig.image_tag("bookworm") == rig.image_tag()
+    with pytest.raises(SovstackError) as err:
+        rig.up("rig", 3, "docker", None, lambda _: None, "sid")
+    assert str(err.value) == "--suite 'sid' is unknown: use one of bookworm, trixie"
+    path = tmp_path / "rig.json"
+    path.write_text('{"name": "r", "subnet": "10.77.0.0/24", "engine": "docker", "image": "i", "hosts": []}')
+    assert rig.RigState.load(path).suite == "bookworm"
