@@ -7,9 +7,14 @@ import json
 
 import pytest
 
-from tests.integration.conftest import changed_events, recap, run_bootstraps, run_dir
+from tests.conftest import KEEP_RIGS, sovstack
+from tests.integration.conftest import RIG_SET, changed_events, load_rig, recap, run_bootstraps, run_dir
 
 ENGINES = ["docker", "podman"]
+# A one-host rig of Debian 13 hosts (the other rigs are Debian 12), its own per rig set.
+DEBIAN13_RIG = (
+    (f"tdeb{RIG_SET}", f"10.78.{100 + int(RIG_SET)}.0/24") if RIG_SET else ("tdeb", "10.77.12.0/24")
+)
 # A tiny image made on the host itself from its own /usr/bin/true: no registry needed.
 TINY_IMAGE = (
     "tar -C / -ch usr/bin/true lib/x86_64-linux-gnu/libc.so.6 lib64/ld-linux-x86-64.so.2 2>/dev/null"
@@ -123,3 +128,37 @@ def test_second_bootstrap_changes_and_restarts_nothing(rigs, bootstrapped):
         assert all(counts["changed"] == 0 for counts in hosts.values()), proc.stdout
         assert changed_events(run_dir(proc.stdout)) == []
         assert started_at(rigs[engine], units[engine]) == before[engine]
+
+
+@pytest.fixture(scope="module")
+def debian13_rig(sovstack_home):
+    """One Debian 13 (trixie) host of its own: both engines, each bootstrapped on it."""
+    name, subnet = DEBIAN13_RIG
+    if not KEEP_RIGS:
+        sovstack("rig", "down", "--name", name, "--keep-image")
+    proc = sovstack("rig", "up", "--name", name, "--subnet", subnet, "--suite", "trixie", "--hosts", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 Debian 13 (trixie) hosts" in proc.stdout
+    try:
+        yield load_rig(name, "docker", subnet, sovstack_home)
+    finally:
+        if not KEEP_RIGS:
+            sovstack("rig", "down", "--name", name, "--keep-image")
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_debian13_host_bootstraps_and_runs_each_engine(debian13_rig, engine):
+    """trixie's docker.io 26 (with docker-cli) and podman 5 (with nftables for netavark) in a
+    rig host on this machine's cgroup v1; a second bootstrap changes nothing."""
+    args = ["bootstrap", "-i", str(debian13_rig.inventory), "-e", f"container_engine={engine}"]
+    first = sovstack(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    host = debian13_rig.host("node1")
+    assert host.system_info.distribution == "debian" and host.system_info.release.startswith("13")
+    host.run_test(TINY_IMAGE.format(engine=engine))
+    for network in ("host", "bridge"):  # the services' network, and a network of its own
+        ran = host.run(f"{engine} run --rm --network {network} sovstack-test/true /usr/bin/true")
+        assert ran.rc == 0, ran.stderr
+    again = sovstack(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert recap(again.stdout)["node1"]["changed"] == 0, again.stdout
