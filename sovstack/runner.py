@@ -83,6 +83,13 @@ class Progress:
     def _failure(data: dict[str, Any]) -> Failure:
         res = data.get("res") or {}
         message = str(res.get("msg") or res.get("stderr") or res.get("censored") or "failed").strip()
+        items = [r for r in res.get("results") or [] if isinstance(r, dict) and r.get("failed")]
+        if items:  # a loop: what each failed item says, not "One or more items failed"
+            message = "\n".join(
+                f"{r.get('_ansible_item_label', r.get('item', '?'))}: "
+                + str(r.get("msg") or r.get("stderr") or r.get("censored") or "failed").strip()
+                for r in items
+            )
         lines = message.splitlines() or ["failed"]
         # A report (prechecks) is kept whole up to a screen; other messages to their first lines.
         kept = [line[:300] for line in lines[:MESSAGE_LINES]]

@@ -355,13 +355,21 @@ def test_a_broken_override_stops_the_roll_at_the_first_host_it_restarts(deployed
     try:
         proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "mariadb")
         assert proc.returncode != 0
-        assert "node2" in proc.stdout and "mariadb" in proc.stdout, proc.stdout
+        assert "node2: Run the containers of mariadb: mariadb: mariadb" in proc.stdout, proc.stdout
+        assert "unknown variable 'no_such_option_at_all=1'" in proc.stdout  # the log's last lines
         after = started_at(rig)
         for key in ("node1/mariadb", "node3/mariadb"):
             assert after[key] == before[key], key
         status = wsrep(rig, "node1")
         assert status["wsrep_cluster_status"] == "Primary"
         assert status["wsrep_cluster_size"] == "2"
+        # Run again with the override still there: the roll stops at the member that loops
+        # (nothing changed for it), it does not go on to break the next one.
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "mariadb")
+        assert proc.returncode != 0
+        assert "node2: Run the containers of mariadb" in proc.stdout, proc.stdout
+        assert started_at(rig)["node3/mariadb"] == before["node3/mariadb"]
+        assert wsrep(rig, "node1")["wsrep_cluster_status"] == "Primary"
     finally:
         shutil.rmtree(override.parent.parent)
     proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "mariadb")
