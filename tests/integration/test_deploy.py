@@ -11,13 +11,11 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import openstack
 import pytest
-import requests
 import yaml
 
 from tests.conftest import sovstack
@@ -377,61 +375,6 @@ def test_a_broken_override_stops_the_roll_at_the_first_host_it_restarts(deployed
     for host in rig.hosts:
         status = wsrep(rig, host)
         assert (status["wsrep_cluster_size"], status["wsrep_local_state_comment"]) == ("3", "Synced"), host
-
-
-def test_tokens_keep_issuing_through_a_rolling_restart_of_keystone(deployed):
-    """A bounded client (a few requests a second, only to the rig's VIP, at most 10 minutes)
-    issues tokens while keystone restarts host by host, each drained in HAProxy first."""
-    rig, _, secrets, vip = deployed
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": "admin",
-                        "domain": {"id": "default"},
-                        "password": secrets["keystone_admin_password"],
-                    }
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-        }
-    }
-    url = f"https://{vip}:5000/v3/auth/tokens"
-    ca = str(rig.inventory / "sovstack-ca.crt")
-    results: list[int | str] = []
-    done = threading.Event()
-
-    def issue() -> None:
-        deadline = time.monotonic() + 600
-        with requests.Session() as session:
-            while not done.is_set() and time.monotonic() < deadline:
-                try:
-                    results.append(session.post(url, json=body, verify=ca, timeout=10).status_code)
-                except requests.RequestException as exc:
-                    results.append(type(exc).__name__)
-                time.sleep(0.3)
-
-    before = started_at(rig)
-    settings = rig.inventory / "group_vars" / "all" / "test-rolling.yml"
-    settings.write_text("keystone_token_expiration: 5400\n")
-    client = threading.Thread(target=issue)
-    client.start()
-    try:
-        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    finally:
-        done.set()
-        client.join()
-        settings.unlink()
-    after = started_at(rig)
-    assert sorted(k for k in before if before[k] != after[k]) == [f"{h}/keystone" for h in sorted(rig.hosts)]
-    failed = [r for r in results if r != 201]
-    assert len(results) > 10
-    assert failed == []
-    proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_recover_db_stops_members_outside_a_primary_component_and_recovers(deployed):
