@@ -10,6 +10,7 @@ the key, and says what to do.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -117,19 +118,22 @@ def _limit_problem(name: str, value: Any) -> str | None:
     return None
 
 
-def check(path: str, prefix: str, variables: dict[str, Any], known: dict[str, dict[str, Any]]) -> list[str]:
-    """Problems of one set of variables, each `PATH: PREFIXKEY: what is wrong`."""
+def check(
+    path: str,
+    prefix: str,
+    variables: dict[str, Any],
+    known: dict[str, dict[str, Any]],
+    services: Collection[str] = (),
+) -> list[str]:
+    """Problems of one set of variables, each `PATH: PREFIXKEY: what is wrong`; `services`, the
+    catalog's, whose ports and groups are not settings."""
     problems = []
     for key in sorted(variables, key=str):
         if str(key).startswith(ANSIBLE_PREFIX):
             continue
         spec = known.get(key)
         service, _, kind = str(key).rpartition("_")
-        if (
-            spec is None
-            and kind in ("port", "group")
-            and (catalog.roles_dir() / service / catalog.ENTRY).is_file()
-        ):
+        if spec is None and kind in ("port", "group") and service in services:
             problems.append(
                 f"{path}: {prefix}{key}: not a setting: {service}'s {kind}s are in its catalog entry "
                 f"(roles/{service}/meta/service.yml); remove it"
@@ -207,15 +211,15 @@ def contradictions(merged: dict[str, Any], origin: dict[str, str]) -> list[str]:
 def check_sources(sources: list[tuple[str, str, dict[str, Any]]], roles_dir: Path) -> list[str]:
     """Every (path, prefix, variables) of an inventory, checked one by one and as a whole."""
     known = schema(roles_dir)
+    entries = catalog.load(roles_dir)
     problems: list[str] = []
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
     sets: list[tuple[str, str, str, Any]] = []
     for path, prefix, variables in sources:
-        problems += check(path, prefix, variables, known)
+        problems += check(path, prefix, variables, known, entries)
         for key, value in variables.items():
             merged[key] = value
             origin[key] = f"{path}: {prefix}{key}"
             sets.append((path, f"{prefix}{key}", str(key), value))
-    taken = catalog.ports(catalog.load(roles_dir))
-    return problems + contradictions(merged, origin) + port_clashes(sets, known, taken)
+    return problems + contradictions(merged, origin) + port_clashes(sets, known, catalog.ports(entries))
