@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -184,13 +185,15 @@ PLAYBOOK_COMMANDS = [
 SECRET_PLAYBOOKS = ("prechecks", "deploy", "reconfigure", "recover_db", "rotate_keys")
 
 
-def deploy_services() -> list[str]:
-    """The services of the catalog (roles/NAME/meta/service.yml), in deploy order."""
+@functools.cache
+def deploy_services() -> tuple[str, ...]:
+    """The services of the catalog (roles/NAME/meta/service.yml), in deploy order; read once
+    per command (the parser's help and --services both need them)."""
     from sovstack.paths import collection_module
 
     catalog = collection_module("catalog")
     try:
-        return list(catalog.load())
+        return tuple(catalog.load())
     except catalog.CatalogError as exc:
         raise SovstackError(f"{exc}: reinstall sovstack") from None
 

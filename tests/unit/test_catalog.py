@@ -69,7 +69,7 @@ def test_no_template_writes_a_port_of_the_catalog_as_a_literal():
 
 
 def test_the_cli_offers_exactly_the_catalog():
-    assert cli.deploy_services() == list(CATALOG)
+    assert list(cli.deploy_services()) == list(CATALOG)
     proc = sovstack("deploy", "--services", "keystne")
     assert proc.returncode == 2
     assert "unknown service 'keystne' (did you mean 'keystone'?)" in proc.stderr
