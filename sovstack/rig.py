@@ -571,15 +571,16 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
             raise SovstackError(
                 f"rig {name!r} runs on {previous.subnet}, not {subnet_text}: `sovstack rig down` first"
             )
-        before = [h.engine for h in previous.hosts]
-        if engines[: len(before)] != before:
-            raise SovstackError(
-                f"rig {name!r} was made for engine {previous.engine}, not {engine}: `sovstack rig down` first"
-            )
         if hosts < len(previous.hosts):
             raise SovstackError(
                 f"rig {name!r} has {len(previous.hosts)} hosts; it does not shrink to {hosts}: "
                 "`sovstack rig down` first"
+            )
+        before = [h.engine for h in previous.hosts]
+        if engines[: len(before)] != before:
+            raise SovstackError(
+                f"rig {name!r} was made for engines {','.join(before)}, "
+                f"not {','.join(engines[: len(before)])}: `sovstack rig down` first"
             )
     subnet = parse_subnet(subnet_text or (previous.subnet if previous else DEFAULT_SUBNET), hosts)
     ensure_tools(say)

@@ -11,6 +11,9 @@ from sovstack.rig import IMAGE_LABEL, LABEL
 from tests.conftest import BIN, sovstack
 from tests.integration.conftest import RIGS, rig_up
 
+# In order, on one worker: see conftest.py.
+pytestmark = pytest.mark.xdist_group("rig")
+
 LIFE = ("tlife", "10.77.12.0/24")
 
 
@@ -90,7 +93,7 @@ def test_up_warm_changes_nothing_and_down_removes_only_its_own(rigs, engine_clie
             "--subnet 10.88.4.0/24 clashes with 10.88.0.0/16 (podman's default network)",
         ),
         (["--hosts", "0"], "argument --hosts: must be between 1 and 32, got 0"),
-        (["--engine", "lxc"], "argument --engine: invalid choice: 'lxc'"),
+        (["--engine", "lxc"], "argument --engine: 'lxc' unknown: use docker or podman"),
         (["--subnet", "10.77.13.0/29"], "--subnet 10.77.13.0/29 is too small for 3 hosts"),
     ],
 )
