@@ -23,6 +23,9 @@ from tests.conftest import sovstack
 from ansible_collections.sovstack.cloud.plugins.module_utils import catalog  # isort: skip
 from tests.integration.conftest import Rig, recap, run_dir
 
+# Uses the deploy's rig: one group with the other files that do, in order on one worker (conftest.py).
+pytestmark = pytest.mark.xdist_group("tdock")
+
 CATALOG = catalog.load()
 CONTAINERS = [name for entry in CATALOG.values() for name in entry["containers"]]
 ENGINE = "ENGINE"  # in on(): the host's container engine
@@ -231,6 +234,31 @@ def test_no_secret_in_the_run_log_or_the_events(deployed):
     hits = [(name, where) for name, value in values.items() for where, text in texts.items() if value in text]
     assert len(texts) > 100
     assert hits == []
+
+
+def test_the_vip_leaves_a_host_whose_haproxy_stops(deployed):
+    """keepalived runs its HAProxy check for real: HAProxy stopped on the VIP's host moves the
+    VIP to another host within seconds, and tokens issue through it there."""
+    rig, _, _, vip = deployed
+    holder = vip_holder(rig, vip)
+    assert len(holder) == 1, holder
+    lost = holder[0]
+    on(rig, lost, ENGINE, "stop", "haproxy")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and vip_holder(rig, vip) in ([], [lost]):
+            time.sleep(1)
+        assert vip_holder(rig, vip) not in ([], [lost])
+        assert connect(rig.inventory).auth_token
+    finally:
+        on(rig, lost, ENGINE, "start", "haproxy")
+    deadline = time.monotonic() + 60
+    while (
+        on(rig, lost, ENGINE, "inspect", "--format", "{{.State.Health.Status}}", "haproxy").stdout.strip()
+        != "healthy"
+    ):
+        assert time.monotonic() < deadline, f"{lost}: haproxy is not healthy again"
+        time.sleep(1)
 
 
 def test_losing_a_control_host_moves_the_vip_and_tokens_still_issue(deployed):
