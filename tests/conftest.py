@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,8 +22,15 @@ sys.path.insert(0, str(REPO / "collections"))
 
 # Every test's state (rigs, run logs) goes to one fresh directory, never the operator's
 # ~/.sovstack. A developer may name one (SOVSTACK_TEST_HOME) and keep the rigs between runs
-# (SOVSTACK_TEST_KEEP_RIGS=1) to iterate faster.
-HOME = Path(os.environ.get("SOVSTACK_TEST_HOME") or tempfile.mkdtemp(prefix="sovstack-test-home-"))
+# (SOVSTACK_TEST_KEEP_RIGS=1) to iterate faster. The process that imports this first (pytest
+# itself, or with pytest-xdist its controller) makes it and names it in its environment, which
+# the workers it starts inherit: every worker of one run shares the home, the rigs in it and
+# what was made once for all of them (SHARED, see tests/integration/conftest.py `once`).
+if not os.environ.get("SOVSTACK_TEST_HOME"):
+    os.environ["SOVSTACK_TEST_HOME"] = tempfile.mkdtemp(prefix="sovstack-test-home-")
+os.environ.setdefault("SOVSTACK_TEST_RUN", uuid.uuid4().hex[:12])
+HOME = Path(os.environ["SOVSTACK_TEST_HOME"])
+SHARED = HOME / "test-run" / os.environ["SOVSTACK_TEST_RUN"]
 KEEP_RIGS = os.environ.get("SOVSTACK_TEST_KEEP_RIGS") == "1"
 os.environ["SOVSTACK_HOME"] = str(HOME)
 # ansible and ansible-playbook run directly on the rigs' inventories ignore what a deploy
@@ -59,3 +68,14 @@ def expected_problems(path: Path) -> list[str]:
     """The problems a corpus file expects, from its `# expect: ` lines, each prefixed by its path."""
     lines = path.read_text().splitlines()
     return [f"{path}: {line[len('# expect: ') :]}" for line in lines if line.startswith("# expect: ")]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The shared rigs go down once every test is done: here, in pytest's own process (with
+    pytest-xdist, its controller, after the last worker finished), never in a worker that is
+    done while another still uses them. Only the rigs this run made (SHARED/rigs-made.json)."""
+    made = SHARED / "rigs-made.json"
+    if hasattr(session.config, "workerinput") or KEEP_RIGS or not made.is_file():
+        return
+    for name in json.loads(made.read_text()).get("names", []):
+        sovstack("rig", "down", "--name", name, "--keep-image")

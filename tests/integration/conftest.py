@@ -1,21 +1,32 @@
-"""The rigs the integration tests share, made once per session and bootstrapped once (both at
-the same time): "docker", whose node1 and node2 run docker and node3 podman, so that the one
-deploy of the control plane (test_deploy) runs every service on both engines; and "podman",
-all podman. The container-module tests run on node1 of each: a docker host and a podman host."""
+"""The rigs the integration tests share, made once per run and bootstrapped once (all at the
+same time, while the images build): "docker", whose node1 and node2 run docker and node3 podman,
+so that the one deploy of the control plane (test_deploy) runs every service on both engines;
+"podman", all podman; and "modules", one docker host. The container-module tests run on node1
+of "modules" (docker) and of "podman", never on the deploy's rig, so that they and the deploy
+run at the same time (scripts/test.sh runs two pytest-xdist workers: each test file that uses
+a rig is one xdist_group, and the deploy's rig has one group to itself, test_bootstrap,
+test_deploy, test_prechecks and test_sysctl_module, in that order).
+
+What the workers share is made once, by the first that asks (`once`): the rigs, their
+bootstrap and the image build, the test registries, the push. The rigs go down when the whole
+run is done (tests/conftest.py, pytest_sessionfinish)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 import testinfra
+from filelock import FileLock
 
-from tests.conftest import BIN, KEEP_RIGS, sovstack
+from tests.conftest import BIN, KEEP_RIGS, SHARED, sovstack
 
 REUSE_IMAGES = os.environ.get("SOVSTACK_TEST_REUSE_IMAGES") == "1"
 # SOVSTACK_TEST_RIG_SET=N (1-9) gives this run rigs of its own (tdockN on 10.78.2N.0/24, tpodN
@@ -27,10 +38,15 @@ if RIG_SET:
         "docker": (f"tdock{_n}", f"10.78.{2 * _n}.0/24"),
         "podman": (f"tpod{_n}", f"10.78.{2 * _n + 1}.0/24"),
     }
+    MODULES_RIG = (f"tmod{_n}", f"10.79.{_n}.0/24")
 else:
     RIGS = {"docker": ("tdock", "10.77.10.0/24"), "podman": ("tpod", "10.77.11.0/24")}
-# Each rig's `rig up --engine`: one engine for every host, or one per host.
-ENGINES = {"docker": "docker,docker,podman", "podman": "podman"}
+    MODULES_RIG = ("tmod", "10.77.14.0/24")
+# Every rig of the run: RIGS (bootstrap, deploy, rig tests) and the container modules' docker host.
+ALL_RIGS = {**RIGS, "modules": MODULES_RIG}
+# Each rig's `rig up --engine` (one engine for every host, or one per host) and host count.
+ENGINES = {"docker": "docker,docker,podman", "podman": "podman", "modules": "docker"}
+HOSTS = {"docker": 3, "podman": 3, "modules": 1}
 
 
 @dataclass
@@ -69,13 +85,38 @@ def rig_up(name: str, subnet: str, engine: str, hosts: int = 3) -> subprocess.Co
     )
 
 
-def load_rig(name: str, engine: str, subnet: str, home: Path) -> Rig:
+def load_rig(name: str, subnet: str, home: Path) -> Rig:
     inventory = home / "rigs" / name / "inventory"
     state = json.loads((home / "rigs" / name / "rig.json").read_text())
     hosts = {h["name"]: h["address"] for h in state["hosts"]}
     engines = {h["name"]: h["engine"] for h in state["hosts"]}
-    assert engines["node1"] == engine, engines
-    return Rig(name, engine, subnet, inventory, hosts, engines)
+    return Rig(name, engines["node1"], subnet, inventory, hosts, engines)
+
+
+def once(name: str, make: Callable[[], Any]) -> Any:
+    """make() once per test run: the first worker that asks runs it, the others wait for it
+    and get its result (JSON), or its failure again."""
+    SHARED.mkdir(parents=True, exist_ok=True)
+    path = SHARED / f"{name}.json"
+    with FileLock(f"{path}.lock"):
+        if not path.is_file():
+            try:
+                path.write_text(json.dumps({"value": make()}))
+            except Exception as error:
+                path.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}))
+                raise
+        result = json.loads(path.read_text())
+    if "error" in result:
+        raise AssertionError(f"{name} failed in another worker: {result['error']}")
+    return result["value"]
+
+
+def dump(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    return {"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def load(data: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(data["args"], data["returncode"], data["stdout"], data["stderr"])
 
 
 @pytest.fixture(scope="session")
@@ -83,32 +124,34 @@ def engine_client() -> docker.DockerClient:
     return docker.from_env(version="auto")
 
 
+def make_rigs(home: Path) -> list[str]:
+    names = [name for name, _ in ALL_RIGS.values()]
+    (SHARED / "rigs-made.json").write_text(json.dumps({"names": [] if KEEP_RIGS else names}))
+    for key, (name, subnet) in ALL_RIGS.items():
+        if not KEEP_RIGS:
+            # These rigs are the tests' own: one left by a run that was killed (its state in
+            # another test home) goes first, as it would at the end of a run.
+            sovstack("rig", "down", "--name", name, "--keep-image", check=True)
+        proc = rig_up(name, subnet, ENGINES[key], HOSTS[key])
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        # The cloud's secrets, as an operator makes them once (kept rigs keep theirs).
+        inventory = home / "rigs" / name / "inventory"
+        secrets = inventory / "group_vars" / "all" / "secrets.yml"
+        sovstack("secrets", "merge" if secrets.is_file() else "generate", "-i", str(inventory), check=True)
+    return names
+
+
 @pytest.fixture(scope="session")
-def rigs(sovstack_home: Path):
-    made = {}
-    try:
-        for engine, (name, subnet) in RIGS.items():
-            if not KEEP_RIGS:
-                # tdock and tpod are the tests' own: one left by a run that was killed (its
-                # state in another test home) goes first, as it would at the end of a run.
-                sovstack("rig", "down", "--name", name, "--keep-image", check=True)
-            proc = rig_up(name, subnet, ENGINES[engine])
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-            made[engine] = load_rig(name, engine, subnet, sovstack_home)
-            # The cloud's secrets, as an operator makes them once (kept rigs keep theirs).
-            secrets = made[engine].inventory / "group_vars" / "all" / "secrets.yml"
-            sovstack(
-                "secrets",
-                "merge" if secrets.is_file() else "generate",
-                "-i",
-                str(made[engine].inventory),
-                check=True,
-            )
-        yield made
-    finally:
-        for name, _ in RIGS.values():
-            if not KEEP_RIGS:
-                sovstack("rig", "down", "--name", name, "--keep-image")
+def all_rigs(sovstack_home: Path) -> dict[str, Rig]:
+    """Every rig of the run by its key in ALL_RIGS, up (made once for all workers)."""
+    once("rigs", lambda: make_rigs(sovstack_home))
+    return {key: load_rig(name, subnet, sovstack_home) for key, (name, subnet) in ALL_RIGS.items()}
+
+
+@pytest.fixture(scope="session")
+def rigs(all_rigs) -> dict[str, Rig]:
+    """The docker rig (the deploy's) and the podman rig."""
+    return {key: all_rigs[key] for key in RIGS}
 
 
 def run_at_once(commands: dict[str, list[str]]) -> dict[str, subprocess.CompletedProcess[str]]:
@@ -132,22 +175,26 @@ def run_bootstraps(rigs: dict[str, Rig]) -> dict[str, subprocess.CompletedProces
 
 
 @pytest.fixture(scope="session")
-def started(rigs) -> dict[str, subprocess.CompletedProcess[str]]:
+def started(all_rigs) -> dict[str, subprocess.CompletedProcess[str]]:
     """The slow starts, at the same time: every rig bootstrapped, and the images built."""
-    commands = {engine: [str(BIN / "sovstack"), *rig.bootstrap_args()] for engine, rig in rigs.items()}
-    # The suite builds the whole family from scratch (a fresh debootstrap, every image), as
-    # a new site would; a developer may reuse the engine's images (SOVSTACK_TEST_REUSE_IMAGES=1).
-    rebuild = [] if REUSE_IMAGES else ["--rebuild"]
-    commands["images"] = [str(BIN / "sovstack"), "images", "build", *rebuild]
-    return run_at_once(commands)
+
+    def make() -> dict[str, Any]:
+        commands = {key: [str(BIN / "sovstack"), *rig.bootstrap_args()] for key, rig in all_rigs.items()}
+        # The suite builds the whole family from scratch (a fresh debootstrap, every image), as
+        # a new site would; a developer may reuse the engine's images (SOVSTACK_TEST_REUSE_IMAGES=1).
+        rebuild = [] if REUSE_IMAGES else ["--rebuild"]
+        commands["images"] = [str(BIN / "sovstack"), "images", "build", *rebuild]
+        return {key: dump(proc) for key, proc in run_at_once(commands).items()}
+
+    return {key: load(proc) for key, proc in once("started", make).items()}
 
 
 @pytest.fixture(scope="session")
-def bootstrapped(started):
-    results = {engine: proc for engine, proc in started.items() if engine in RIGS}
-    for engine, proc in results.items():
-        assert proc.returncode == 0, f"{engine}:\n{proc.stdout}\n{proc.stderr}"
-    return results
+def bootstrapped(started) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every rig's bootstrap passed; the results of the docker and podman rigs, by key."""
+    for key in ALL_RIGS:
+        assert started[key].returncode == 0, f"{key}:\n{started[key].stdout}\n{started[key].stderr}"
+    return {key: started[key] for key in RIGS}
 
 
 @pytest.fixture(scope="session")
@@ -211,11 +258,23 @@ PLAYBOOKS = Path(__file__).parent / "playbooks"
 
 
 @pytest.fixture(scope="session")
-def engines_prepared(rigs, bootstrapped, images_built):
-    """Two registries on node1 of each rig (role sovstack.cloud.registry) with the test images in them."""
-    for engine, proc in run_playbooks(rigs, PLAYBOOKS / "prepare_engines.yml").items():
-        assert proc.returncode == 0, f"{engine}:\n{proc.stdout}\n{proc.stderr}"
-    return rigs
+def engines_prepared(all_rigs, bootstrapped, images_built) -> dict[str, Rig]:
+    """Two registries on node1 of each rig (role sovstack.cloud.registry) with the test images
+    in them; the docker and podman rigs, by key."""
+
+    def make() -> dict[str, Any]:
+        return {key: dump(p) for key, p in run_playbooks(all_rigs, PLAYBOOKS / "prepare_engines.yml").items()}
+
+    for key, proc in once("engines_prepared", make).items():
+        assert proc["returncode"] == 0, f"{key}:\n{proc['stdout']}\n{proc['stderr']}"
+    return {key: all_rigs[key] for key in RIGS}
+
+
+@pytest.fixture(scope="session")
+def module_rigs(all_rigs, engines_prepared) -> dict[str, Rig]:
+    """Where the container-module tests run, by engine: node1 of the modules rig (docker) and
+    of the podman rig; never the deploy's rig."""
+    return {"docker": all_rigs["modules"], "podman": all_rigs["podman"]}
 
 
 @pytest.fixture(scope="session")
@@ -223,6 +282,10 @@ def images_pushed(engines_prepared, images_built):
     """The whole image set pushed to the registry on node1 of the docker rig; the lock in
     $SOVSTACK_HOME/images/images.lock.yml."""
     rig = engines_prepared["docker"]
-    proc = sovstack("images", "push", "--registry", rig.registry, "--insecure")
+
+    def make() -> dict[str, Any]:
+        return dump(sovstack("images", "push", "--registry", rig.registry, "--insecure"))
+
+    proc = load(once("images_pushed", make))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return rig, proc

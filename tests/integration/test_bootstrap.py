@@ -10,6 +10,9 @@ import pytest
 
 from tests.integration.conftest import changed_events, recap, run_bootstraps, run_dir
 
+# Uses the deploy's rig: one group with the other files that do, in order on one worker (conftest.py).
+pytestmark = pytest.mark.xdist_group("tdock")
+
 ENGINES = ["docker", "podman"]
 # A tiny image made on the host itself from its own /usr/bin/true: no registry needed.
 TINY_IMAGE = (

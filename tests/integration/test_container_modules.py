@@ -11,12 +11,15 @@ import pytest
 from sovstack.rig import RigHost, wait_for_ssh
 from tests.integration.conftest import PLAYBOOKS, run_module, run_playbooks
 
+# One worker runs this file, on the modules and podman rigs, beside the deploy: see conftest.py.
+pytestmark = pytest.mark.xdist_group("modules")
+
 ENGINES = ["docker", "podman"]
 
 
 @pytest.fixture(params=ENGINES)
-def rig(request, engines_prepared):
-    return engines_prepared[request.param]
+def rig(request, module_rigs):
+    return module_rigs[request.param]
 
 
 def container(rig, *flags, **args):
@@ -35,9 +38,9 @@ def info(rig, name):
 BASE = {"image": "sovstack-test/busybox:1", "environment": {"A": "1"}, "stop_timeout": 1}
 
 
-def test_every_option_change_detected(engines_prepared):
+def test_every_option_change_detected(module_rigs):
     """Each option changed: reported by name with the right action; again: nothing; dropped: seen."""
-    results = run_playbooks(engines_prepared, PLAYBOOKS / "container_options.yml")
+    results = run_playbooks(module_rigs, PLAYBOOKS / "container_options.yml")
     for engine, proc in results.items():
         assert proc.returncode == 0, f"{engine}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
         assert "failed=0" in proc.stdout
