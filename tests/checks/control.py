@@ -13,7 +13,10 @@ from pathlib import Path
 import openstack
 import testinfra
 
-CONTAINERS = ["haproxy", "keepalived", "memcached", "mariadb", "rabbitmq", "keystone"]
+from ansible_collections.sovstack.cloud.plugins.module_utils import catalog  # isort: skip
+
+# Every container of the catalog's services (roles/NAME/meta/service.yml).
+CONTAINERS = [name for entry in catalog.load().values() for name in entry["containers"]]
 # Files with secrets on a control host: mode, owner and group by numeric id.
 SECRET_FILES = {
     "/etc/sovstack/keystone/keystone.conf": "640 0 42401",
@@ -80,11 +83,12 @@ def rabbitmq_cluster(host: testinfra.host.Host, engine: str, nodes: list[str]) -
 
 
 def durable_queues_are_quorum_queues(
-    client: testinfra.host.Host, server: testinfra.host.Host, engine: str, url: str
+    client: testinfra.host.Host, client_engine: str, server: testinfra.host.Host, server_engine: str, url: str
 ) -> None:
     """A client (kombu, in the keystone image on `client`) connected to `url` as the openstack
     user: a durable queue declared without a type is a quorum queue (seen on `server`); a
-    transient one stays classic, as it must. The test queue is deleted again."""
+    transient one stays classic, as it must. The test queue is deleted again. Each host with
+    its own engine."""
     script = (
         "import kombu, os\n"
         "c = kombu.Connection(os.environ['URL'])\n"
@@ -92,13 +96,15 @@ def durable_queues_are_quorum_queues(
         "q = kombu.Queue('sovstack_test_transient', channel=c.channel(), durable=False, auto_delete=True)\n"
         "q.declare()\n"
     )
-    in_container(client, engine, "keystone", "python3", "-c", script, env={"URL": url})
-    out = in_container(server, engine, "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "type")
+    in_container(client, client_engine, "keystone", "python3", "-c", script, env={"URL": url})
+    out = in_container(server, server_engine, "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "type")
     types = dict(line.split("\t") for line in out.splitlines()[1:])
     try:
         assert types["sovstack_test_durable"] == "quorum"
     finally:
-        in_container(server, engine, "rabbitmq", "rabbitmqctl", "-q", "delete_queue", "sovstack_test_durable")
+        in_container(
+            server, server_engine, "rabbitmq", "rabbitmqctl", "-q", "delete_queue", "sovstack_test_durable"
+        )
 
 
 def secret_files_not_world_readable(host: testinfra.host.Host) -> None:

@@ -8,26 +8,23 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import openstack
 import pytest
+import testinfra
 import yaml
 
+from tests.checks import control as checks
 from tests.conftest import sovstack
-
-from ansible_collections.sovstack.cloud.plugins.module_utils import catalog  # isort: skip
 from tests.integration.conftest import Rig, recap, run_dir
 
 # Uses the deploy's rig: one group with the other files that do, in order on one worker (conftest.py).
 pytestmark = pytest.mark.xdist_group("tdock")
 
-CATALOG = catalog.load()
-CONTAINERS = [name for entry in CATALOG.values() for name in entry["containers"]]
+CONTAINERS = checks.CONTAINERS
 ENGINE = "ENGINE"  # in on(): the host's container engine
 
 
@@ -44,28 +41,34 @@ def on(rig: Rig, host: str, *argv: str, check: bool = True) -> subprocess.Comple
     return proc
 
 
+def host(rig: Rig, name: str) -> testinfra.host.Host:
+    """A rig host for the shared checks (tests/checks), through this machine's dockerd."""
+    return testinfra.get_host(f"docker://sovstack-{rig.name}-{name}")
+
+
 def started_at(rig: Rig) -> dict[str, str]:
-    """StartedAt of every service container on every host."""
-    found = {}
-    for host in rig.hosts:
-        for name in CONTAINERS:
-            proc = on(rig, host, ENGINE, "inspect", "--format", "{{.State.StartedAt}}", name)
-            found[f"{host}/{name}"] = proc.stdout.strip()
-    return found
+    """StartedAt of every service container on every host, by HOST/CONTAINER."""
+    return {
+        f"{name}/{container}": at
+        for name, engine in rig.engines.items()
+        for container, at in checks.started_at(host(rig, name), engine).items()
+    }
 
 
-def sql(rig: Rig, host: str, statement: str) -> str:
-    return on(rig, host, ENGINE, "exec", "mariadb", "mariadb", "-N", "-B", "-e", statement).stdout.strip()
+def sql(rig: Rig, name: str, statement: str) -> str:
+    return checks.sql(host(rig, name), rig.engines[name], statement)
+
+
+def wsrep(rig: Rig, name: str) -> dict[str, str]:
+    return checks.wsrep_status(host(rig, name), rig.engines[name])
 
 
 def connect(inventory: Path) -> openstack.connection.Connection:
-    """The admin, from the clouds.yaml the deploy wrote (it trusts the internal CA)."""
-    config = openstack.config.loader.OpenStackConfig(config_files=[str(inventory / "clouds.yaml")])
-    return openstack.connection.Connection(config=config.get_one("sovstack"))
+    return checks.connect(inventory)
 
 
 def vip_holder(rig: Rig, vip: str) -> list[str]:
-    return [h for h in rig.hosts if f" {vip}/" in on(rig, h, "ip", "-4", "-o", "addr", "show").stdout]
+    return checks.vip_holders({name: host(rig, name) for name in rig.hosts}, vip)
 
 
 @pytest.fixture(scope="module")
@@ -82,112 +85,45 @@ def deployed(images_pushed, sovstack_home: Path):
 def test_the_deploy_rig_runs_both_engines(deployed):
     rig = deployed[0]
     assert sorted(set(rig.engines.values())) == ["docker", "podman"], rig.engines
-    for host, engine in rig.engines.items():
-        names = on(rig, host, engine, "ps", "--format", "{{.Names}}").stdout.split()
-        assert sorted(set(CONTAINERS) & set(names)) == sorted(CONTAINERS), (host, engine, names)
+    for name, engine in rig.engines.items():
+        checks.containers_running(host(rig, name), engine)
 
 
 def test_token_project_user_and_catalog_through_the_vip(deployed):
     rig, _, _, vip = deployed
-    cloud = connect(rig.inventory)
-    assert cloud.config.config["auth"]["auth_url"] == f"https://{vip}:5000/v3"
-    assert cloud.config.config["cacert"] == str(rig.inventory / "sovstack-ca.crt")
-    assert cloud.auth_token
-    project = cloud.identity.create_project(name="demo", domain_id="default")
-    user = cloud.identity.create_user(name="demo", password="demo-password", default_project_id=project.id)
-    assert cloud.identity.find_user("demo").id == user.id
-    services = {s.type for s in cloud.identity.services()}
-    assert "identity" in services
-    endpoints = {(e.interface, e.url) for e in cloud.identity.endpoints()}
-    assert ("public", f"https://{vip}:5000/v3") in endpoints
+    checks.keystone_through_the_vip(rig.inventory, vip)
 
 
 def test_the_vip_speaks_tls_with_a_certificate_of_the_internal_ca(deployed):
     rig, _, secrets, vip = deployed
-    ca = rig.inventory / "sovstack-ca.crt"
-    assert ca.read_text() in secrets["sovstack_ca"]
-    assert "PRIVATE KEY" not in ca.read_text()
-    context = ssl.create_default_context(cafile=str(ca))
-    with (
-        socket.create_connection((vip, 5000), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=vip) as tls,
-    ):
-        cert = tls.getpeercert()
-    assert ("IP Address", vip) in cert["subjectAltName"]
-    plain = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://{vip}:5000/v3"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert plain.stdout != "200"
+    checks.vip_speaks_tls(rig.inventory, vip, secrets["sovstack_ca"])
 
 
 def test_galera_has_three_synced_members(deployed):
     rig = deployed[0]
-    for host in rig.hosts:
-        status = dict(
-            line.split("\t") for line in sql(rig, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines()
-        )
-        assert status["wsrep_cluster_size"] == "3", host
-        assert status["wsrep_local_state_comment"] == "Synced", host
-        assert status["wsrep_cluster_status"] == "Primary", host
+    for name, engine in rig.engines.items():
+        checks.galera_synced(host(rig, name), engine, 3)
 
 
 def test_rabbitmq_runs_three_nodes_in_one_cluster(deployed):
     rig = deployed[0]
-    proc = on(
-        rig,
-        "node2",
-        ENGINE,
-        "exec",
-        "rabbitmq",
-        "rabbitmqctl",
-        "-q",
-        "cluster_status",
-        "--formatter",
-        "json",
-    )
-    status = json.loads(proc.stdout)
-    assert sorted(status["running_nodes"]) == [f"rabbit@{h}" for h in sorted(rig.hosts)]
+    for name, engine in rig.engines.items():
+        checks.rabbitmq_cluster(host(rig, name), engine, list(rig.hosts))
 
 
 def test_rabbitmq_makes_durable_queues_quorum_queues(deployed):
-    """A client (kombu, in the keystone image) as the openstack user: a durable queue declared
-    without a type is a quorum queue; a transient one stays classic, as it must."""
+    """A client on a docker host, the queue seen on the podman host."""
     rig, _, secrets, _ = deployed
-    script = (
-        "import kombu, os\n"
-        "c = kombu.Connection(os.environ['URL'])\n"
-        "kombu.Queue('sovstack_test_durable', channel=c.channel(), durable=True).declare()\n"
-        "q = kombu.Queue('sovstack_test_transient', channel=c.channel(), durable=False, auto_delete=True)\n"
-        "q.declare()\n"
-    )
     url = f"amqp://openstack:{secrets['rabbitmq_password']}@{rig.hosts['node2']}:5672//"
-    on(rig, "node1", ENGINE, "exec", "-e", f"URL={url}", "keystone", "python3", "-c", script)
-    queues = on(rig, "node3", ENGINE, "exec", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "type")
-    types = dict(line.split("\t") for line in queues.stdout.splitlines()[1:])
-    assert types["sovstack_test_durable"] == "quorum"
-    on(
-        rig,
-        "node3",
-        ENGINE,
-        "exec",
-        "rabbitmq",
-        "rabbitmqctl",
-        "-q",
-        "delete_queue",
-        "sovstack_test_durable",
+    checks.durable_queues_are_quorum_queues(
+        host(rig, "node1"), rig.engines["node1"], host(rig, "node3"), rig.engines["node3"], url
     )
 
 
 def test_config_files_with_secrets_are_not_world_readable(deployed):
     rig = deployed[0]
-    for path, mode in [
-        ("/etc/sovstack/keystone/keystone.conf", "640 0 42401"),
-        ("/etc/sovstack/keepalived/keepalived.conf", "600 0 0"),
-        ("/etc/sovstack/haproxy/vip.pem", "600 0 42413"),
-        ("/var/lib/sovstack/rabbitmq/.erlang.cookie", "400 42411 42411"),
-    ]:
-        assert on(rig, "node1", "stat", "-c", "%a %u %g", path).stdout.split() == mode.split(), path
+    for name in rig.hosts:
+        checks.secret_files_not_world_readable(host(rig, name))
 
 
 def test_second_deploy_changes_nothing_and_restarts_nothing(deployed):
@@ -362,10 +298,6 @@ def test_an_override_for_one_host_restarts_only_its_keystone(deployed):
         shutil.rmtree(overrides)
         proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
         assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def wsrep(rig: Rig, host: str) -> dict[str, str]:
-    return dict(line.split("\t") for line in sql(rig, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines())
 
 
 def test_a_broken_override_stops_the_roll_at_the_first_host_it_restarts(deployed):

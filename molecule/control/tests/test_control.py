@@ -55,7 +55,7 @@ def test_durable_queues_are_quorum_queues(inventory: Inventory, secrets: dict[st
     first, last = inventory.groups["control"][0], inventory.groups["control"][-1]
     url = f"amqp://openstack:{secrets['rabbitmq_password']}@{inventory.addresses()[last]}:5672//"
     checks.durable_queues_are_quorum_queues(
-        inventory.host(first), inventory.host(last), inventory.engine(first), url
+        inventory.host(first), inventory.engine(first), inventory.host(last), inventory.engine(last), url
     )
 
 
