@@ -12,6 +12,6 @@ echo "== ansible-lint (production profile)"
 ansible-lint --nocolor
 echo "== pytest"
 # Two workers (pytest-xdist): the deploy's tests on one, the container-module tests on the
-# other, at the same time; each file that uses a rig stays whole on one worker (xdist_group,
-# see tests/integration/conftest.py). The 40 slowest steps are listed at the end.
-exec pytest -ra --durations=40 -n 2 --dist loadgroup "$@"
+# other, at the same time; each file that uses a rig stays whole on one worker (XDIST_GROUPS
+# in tests/conftest.py). The 40 slowest steps are listed at the end.
+exec pytest -ra --durations=40 -n 2 "$@"

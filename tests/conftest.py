@@ -70,6 +70,39 @@ def expected_problems(path: Path) -> list[str]:
     return [f"{path}: {line[len('# expect: ') :]}" for line in lines if line.startswith("# expect: ")]
 
 
+# With pytest-xdist (scripts/test.sh: two workers), each of these runs whole, in order, on one
+# worker: the files that use the deploy's rig one group (nothing else touches that rig while
+# it deploys), each other file that changes a shared rig or the image set a group of its own;
+# any other test runs wherever a worker is free. The first prefix a test's id starts with
+# wins. The biggest groups start first. (Here and not as xdist_group marks: pytest-xdist
+# 3.8 does not apply those under pytest 9, it spreads a group's tests over the workers.)
+XDIST_GROUPS = [
+    ("tests/integration/test_bootstrap.py", "tdock"),
+    ("tests/integration/test_deploy.py", "tdock"),
+    ("tests/integration/test_prechecks.py", "tdock"),
+    ("tests/integration/test_sysctl_module.py", "tdock"),
+    ("tests/integration/test_container_modules.py", "modules"),
+    ("tests/integration/test_images.py", "images"),
+    ("tests/integration/test_rig.py", "rig"),
+]
+
+
+def xdist_group(nodeid: str) -> str:
+    """The group of a test (XDIST_GROUPS), or its own id: a group of one."""
+    return next((group for prefix, group in XDIST_GROUPS if nodeid.startswith(prefix)), nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's scope scheduling, with XDIST_GROUPS as the scopes."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The shared rigs go down once every test is done: here, in pytest's own process (with
     pytest-xdist, its controller, after the last worker finished), never in a worker that is

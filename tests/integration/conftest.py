@@ -4,8 +4,9 @@ so that the one deploy of the control plane (test_deploy) runs every service on 
 "podman", all podman; and "modules", one docker host. The container-module tests run on node1
 of "modules" (docker) and of "podman", never on the deploy's rig, so that they and the deploy
 run at the same time (scripts/test.sh runs two pytest-xdist workers: each test file that uses
-a rig is one xdist_group, and the deploy's rig has one group to itself, test_bootstrap,
-test_deploy, test_prechecks and test_sysctl_module, in that order).
+a rig runs whole on one worker, and the files that use the deploy's rig, test_bootstrap,
+test_deploy, test_prechecks and test_sysctl_module, are one group: XDIST_GROUPS in
+tests/conftest.py).
 
 What the workers share is made once, by the first that asks (`once`): the rigs, their
 bootstrap and the image build, the test registries, the push. The rigs go down when the whole

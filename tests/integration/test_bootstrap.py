@@ -9,9 +9,6 @@ import pytest
 from tests.checks import host as checks
 from tests.integration.conftest import changed_events, recap, run_bootstraps, run_dir
 
-# Uses the deploy's rig: one group with the other files that do, in order on one worker (conftest.py).
-pytestmark = pytest.mark.xdist_group("tdock")
-
 ENGINES = ["docker", "podman"]
 
 

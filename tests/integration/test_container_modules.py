@@ -11,9 +11,6 @@ import pytest
 from sovstack.rig import RigHost, wait_for_ssh
 from tests.integration.conftest import PLAYBOOKS, run_module, run_playbooks
 
-# One worker runs this file, on the modules and podman rigs, beside the deploy: see conftest.py.
-pytestmark = pytest.mark.xdist_group("modules")
-
 ENGINES = ["docker", "podman"]
 
 

@@ -21,9 +21,6 @@ from tests.checks import control as checks
 from tests.conftest import sovstack
 from tests.integration.conftest import Rig, recap, run_dir
 
-# Uses the deploy's rig: one group with the other files that do, in order on one worker (conftest.py).
-pytestmark = pytest.mark.xdist_group("tdock")
-
 CONTAINERS = checks.CONTAINERS
 ENGINE = "ENGINE"  # in on(): the host's container engine
 

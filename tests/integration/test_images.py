@@ -20,9 +20,6 @@ from sovstack.registry import Lock, Registry
 from tests.conftest import sovstack
 from tests.integration.conftest import PLAYBOOKS, run_module, run_playbooks
 
-# In order, on one worker (the rebuild comes last): see conftest.py.
-pytestmark = pytest.mark.xdist_group("images")
-
 DEFS = images.load_definitions()
 SERVICES = sorted(name for name, image in DEFS.items() if not image.abstract)
 

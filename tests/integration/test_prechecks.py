@@ -12,9 +12,6 @@ import yaml
 from tests.conftest import sovstack
 from tests.integration.conftest import recap
 
-# Uses the deploy's rig: one group with the other files that do, in order on one worker (conftest.py).
-pytestmark = pytest.mark.xdist_group("tdock")
-
 
 @pytest.fixture
 def rig(engines_prepared):

@@ -11,9 +11,6 @@ from sovstack.rig import IMAGE_LABEL, LABEL
 from tests.conftest import BIN, sovstack
 from tests.integration.conftest import RIGS, rig_up
 
-# In order, on one worker: see conftest.py.
-pytestmark = pytest.mark.xdist_group("rig")
-
 LIFE = ("tlife", "10.77.12.0/24")
 
 

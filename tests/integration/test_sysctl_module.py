@@ -6,9 +6,6 @@ import pytest
 
 from tests.integration.conftest import run_module
 
-# Uses the deploy's rig: one group with the other files that do, in order on one worker (conftest.py).
-pytestmark = pytest.mark.xdist_group("tdock")
-
 
 @pytest.fixture
 def adhoc(rigs):
