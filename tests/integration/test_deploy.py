@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import openstack
 import pytest
+import requests
 import testinfra
 import yaml
 
@@ -149,6 +151,59 @@ def test_reconfigure_restarts_only_keystone(deployed, tmp_path):
         settings.unlink()
         proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_tokens_keep_issuing_through_a_rolling_restart_of_keystone(deployed):
+    """A bounded client (about three requests a second, only to the rig's VIP, at most 15
+    minutes) issues tokens while keystone restarts host by host, each drained in every HAProxy
+    first: not one request fails. It re-scopes a token (no password hash per request, which
+    would load the machine more than the roll)."""
+    rig, _, secrets, vip = deployed
+    url = f"https://{vip}:5000/v3/auth/tokens"
+    ca = str(rig.inventory / "sovstack-ca.crt")
+    scope = {"project": {"name": "admin", "domain": {"id": "default"}}}
+    user = {"name": "admin", "domain": {"id": "default"}, "password": secrets["keystone_admin_password"]}
+    first = requests.post(
+        url,
+        json={"auth": {"identity": {"methods": ["password"], "password": {"user": user}}, "scope": scope}},
+        verify=ca,
+        timeout=60,
+    )
+    assert first.status_code == 201, first.text
+    token = first.headers["X-Subject-Token"]
+    body = {"auth": {"identity": {"methods": ["token"], "token": {"id": token}}, "scope": scope}}
+    results: list[tuple[str, int | str]] = []
+    done = threading.Event()
+
+    def issue() -> None:
+        deadline = time.monotonic() + 900
+        with requests.Session() as session:
+            while not done.is_set() and time.monotonic() < deadline:
+                at = time.strftime("%H:%M:%S")
+                try:
+                    results.append((at, session.post(url, json=body, verify=ca, timeout=30).status_code))
+                except requests.RequestException as exc:
+                    results.append((at, f"{type(exc).__name__}: {exc}"))
+                time.sleep(0.3)
+
+    before = started_at(rig)
+    settings = rig.inventory / "group_vars" / "all" / "test-rolling.yml"
+    settings.write_text("keystone_token_expiration: 5400\n")
+    client = threading.Thread(target=issue)
+    client.start()
+    try:
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        done.set()
+        client.join()
+        settings.unlink()
+    after = started_at(rig)
+    assert sorted(k for k in before if before[k] != after[k]) == [f"{h}/keystone" for h in sorted(rig.hosts)]
+    assert len(results) > 30
+    assert [r for r in results if r[1] != 201] == []
+    proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_no_secret_in_the_run_log_or_the_events(deployed):
