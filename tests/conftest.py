@@ -74,7 +74,8 @@ def expected_problems(path: Path) -> list[str]:
 # worker: the files that use the deploy's rig one group (nothing else touches that rig while
 # it deploys), each other file that changes a shared rig or the image set a group of its own;
 # any other test runs wherever a worker is free. The first prefix a test's id starts with
-# wins. The biggest groups start first. (Here and not as xdist_group marks: pytest-xdist
+# wins. Groups start in the order of the files (not by their number of tests): the deploy's
+# group, the longest, first. (Here and not as xdist_group marks: pytest-xdist
 # 3.8 does not apply those under pytest 9, it spreads a group's tests over the workers.)
 XDIST_GROUPS = [
     ("tests/integration/test_bootstrap.py", "tdock"),
@@ -95,6 +96,8 @@ def xdist_group(nodeid: str) -> str:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """pytest-xdist's scope scheduling, with XDIST_GROUPS as the scopes."""
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # the order of collection, see XDIST_GROUPS
 
     class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
