@@ -93,6 +93,7 @@ def xdist_group(nodeid: str) -> str:
     return next((group for prefix, group in XDIST_GROUPS if nodeid.startswith(prefix)), nodeid)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: plain pytest runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """pytest-xdist's scope scheduling, with XDIST_GROUPS as the scopes."""
     from xdist.scheduler import LoadScopeScheduling
