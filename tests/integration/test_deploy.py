@@ -13,7 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-import openstack
 import pytest
 import requests
 import testinfra
@@ -60,10 +59,6 @@ def sql(rig: Rig, name: str, statement: str) -> str:
 
 def wsrep(rig: Rig, name: str) -> dict[str, str]:
     return checks.wsrep_status(host(rig, name), rig.engines[name])
-
-
-def connect(inventory: Path) -> openstack.connection.Connection:
-    return checks.connect(inventory)
 
 
 def vip_holder(rig: Rig, vip: str) -> list[str]:
@@ -237,7 +232,7 @@ def test_the_vip_leaves_a_host_whose_haproxy_stops(deployed):
         while time.monotonic() < deadline and vip_holder(rig, vip) in ([], [lost]):
             time.sleep(1)
         assert vip_holder(rig, vip) not in ([], [lost])
-        assert connect(rig.inventory).auth_token
+        assert checks.connect(rig.inventory).auth_token
     finally:
         on(rig, lost, ENGINE, "start", "haproxy")
     deadline = time.monotonic() + 60
@@ -263,7 +258,7 @@ def test_losing_a_control_host_moves_the_vip_and_tokens_still_issue(deployed):
         deadline = time.monotonic() + 90
         while True:  # HAProxy's checks take the lost backends out within seconds
             try:
-                assert connect(rig.inventory).auth_token
+                assert checks.connect(rig.inventory).auth_token
                 break
             except Exception:
                 if time.monotonic() > deadline:
@@ -272,9 +267,7 @@ def test_losing_a_control_host_moves_the_vip_and_tokens_still_issue(deployed):
     finally:
         proc = sovstack("deploy", "-i", str(rig.inventory))
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    status = dict(
-        line.split("\t") for line in sql(rig, lost, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines()
-    )
+    status = wsrep(rig, lost)
     assert status["wsrep_cluster_size"] == "3"
     assert status["wsrep_local_state_comment"] == "Synced"
     proc = on(
@@ -296,11 +289,8 @@ def test_recover_db_brings_a_stopped_cluster_back_with_every_row(deployed):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for host in rig.hosts:
         assert sql(rig, host, "SELECT COUNT(*) FROM canary.rows") == "4", host
-        status = dict(
-            line.split("\t") for line in sql(rig, host, "SHOW GLOBAL STATUS LIKE 'wsrep_%'").splitlines()
-        )
-        assert status["wsrep_cluster_size"] == "3", host
-    assert connect(rig.inventory).auth_token
+        assert wsrep(rig, host)["wsrep_cluster_size"] == "3", host
+    assert checks.connect(rig.inventory).auth_token
 
 
 def test_recover_db_refuses_while_a_member_runs(deployed):
@@ -312,7 +302,7 @@ def test_recover_db_refuses_while_a_member_runs(deployed):
 
 def test_rotate_keys_gives_every_host_the_same_new_keys_and_old_tokens_stay_valid(deployed):
     rig = deployed[0]
-    cloud = connect(rig.inventory)
+    cloud = checks.connect(rig.inventory)
     token = cloud.auth_token
 
     def keys(host: str) -> dict[str, str]:
@@ -428,4 +418,4 @@ def test_recover_db_stops_members_outside_a_primary_component_and_recovers(deplo
         assert sql(rig, host, "SELECT COUNT(*) FROM canary2.rows") == "2", host
         status = wsrep(rig, host)
         assert (status["wsrep_cluster_size"], status["wsrep_cluster_status"]) == ("3", "Primary"), host
-    assert connect(rig.inventory).auth_token
+    assert checks.connect(rig.inventory).auth_token
