@@ -313,7 +313,14 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 {setup}
 {users}
 if [ -n "{packages}" ]; then
-    apt-get install -y -q --no-install-recommends {packages}
+    # Once more after a failure: a maintainer script that failed once (seen: the compress step
+    # of openstack-dashboard's postinst, on a loaded machine, passing on the next try) or a lost
+    # download; a failure that repeats stops the build.
+    if ! apt-get install -y -q --no-install-recommends {packages}; then
+        echo "sovstack: the package installation failed; trying once more" >&2
+        dpkg --configure -a
+        apt-get install -y -q --no-install-recommends {packages}
+    fi
 fi
 if [ -d /sovstack-files ]; then cp -a /sovstack-files/. /; fi
 {script}
