@@ -129,30 +129,12 @@ def test_second_deploy_changes_nothing_and_restarts_nothing(deployed):
     assert started_at(rig) == before
 
 
-def test_reconfigure_restarts_only_keystone(deployed, tmp_path):
-    rig = deployed[0]
-    before = started_at(rig)
-    settings = rig.inventory / "group_vars" / "all" / "test-reconfigure.yml"
-    settings.write_text("keystone_token_expiration: 7200\n")
-    try:
-        proc = sovstack("reconfigure", "-i", str(rig.inventory))
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        after = started_at(rig)
-        changed = sorted(key for key in before if before[key] != after[key])
-        assert changed == [f"{h}/keystone" for h in sorted(rig.hosts)]
-        conf = on(rig, "node2", "cat", "/etc/sovstack/keystone/keystone.conf").stdout
-        assert "expiration = 7200" in conf
-    finally:
-        settings.unlink()
-        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_tokens_keep_issuing_through_a_rolling_restart_of_keystone(deployed):
-    """A bounded client (about three requests a second, only to the rig's VIP, at most 15
-    minutes) issues tokens while keystone restarts host by host, each drained in every HAProxy
-    first: not one request fails. It re-scopes a token (no password hash per request, which
-    would load the machine more than the roll)."""
+def test_reconfigure_restarts_only_keystone_and_tokens_keep_issuing_through_its_roll(deployed):
+    """A changed keystone setting, then `sovstack reconfigure` of everything: only keystone
+    restarts, host by host, each drained in every HAProxy first. Meanwhile a bounded client
+    (about three requests a second, only to the rig's VIP, at most 15 minutes) issues tokens:
+    not one request fails. It re-scopes a token (no password hash per request, which would load
+    the machine more than the roll)."""
     rig, _, secrets, vip = deployed
     url = f"https://{vip}:5000/v3/auth/tokens"
     ca = str(rig.inventory / "sovstack-ca.crt")
@@ -182,23 +164,28 @@ def test_tokens_keep_issuing_through_a_rolling_restart_of_keystone(deployed):
                 time.sleep(0.3)
 
     before = started_at(rig)
-    settings = rig.inventory / "group_vars" / "all" / "test-rolling.yml"
-    settings.write_text("keystone_token_expiration: 5400\n")
+    settings = rig.inventory / "group_vars" / "all" / "test-reconfigure.yml"
+    settings.write_text("keystone_token_expiration: 7200\n")
     client = threading.Thread(target=issue)
     client.start()
     try:
+        try:
+            proc = sovstack("reconfigure", "-i", str(rig.inventory))
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        finally:
+            done.set()
+            client.join()
+        after = started_at(rig)
+        changed = sorted(key for key in before if before[key] != after[key])
+        assert changed == [f"{h}/keystone" for h in sorted(rig.hosts)]
+        conf = on(rig, "node2", "cat", "/etc/sovstack/keystone/keystone.conf").stdout
+        assert "expiration = 7200" in conf
+        assert len(results) > 30
+        assert [r for r in results if r[1] != 201] == []
+    finally:
+        settings.unlink()
         proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    finally:
-        done.set()
-        client.join()
-        settings.unlink()
-    after = started_at(rig)
-    assert sorted(k for k in before if before[k] != after[k]) == [f"{h}/keystone" for h in sorted(rig.hosts)]
-    assert len(results) > 30
-    assert [r for r in results if r[1] != 201] == []
-    proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_no_secret_in_the_run_log_or_the_events(deployed):
