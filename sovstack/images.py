@@ -388,6 +388,7 @@ class Builder:
         self.workdir = workdir or state_home() / "images"
         self.jobs = jobs
         self.lock = threading.Lock()
+        self.replaced: list[str] = []  # ids of images a rebuild took the tag from, oldest first
 
     def tag(self, name: str) -> str:
         return tag_of(name, self.hashes[name])
@@ -446,9 +447,36 @@ class Builder:
                         results[built.name] = built
                     except BaseException as exc:
                         failure = failure or exc
+        self.remove_replaced()
         if failure is not None:
             raise failure
         return [results[n] for n in names]
+
+    def image_id(self, tag: str) -> str | None:
+        try:
+            return str(self.client.images.get(tag).id)
+        except docker.errors.ImageNotFound:
+            return None
+
+    def remove_replaced(self) -> None:
+        """The images a rebuild took the tags from, children before their parents, and with
+        them their untagged parents: left alone, every rebuild would leave a whole untagged
+        family on the disk. One still in use stays (by a container, or as the parent of an
+        image not rebuilt: it goes with that image's rebuild)."""
+        kept = 0
+        for image_id in reversed(self.replaced):
+            try:
+                self.client.images.remove(image_id, noprune=False)
+            except docker.errors.ImageNotFound:
+                pass  # went with a child removed before it
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # a conflict: in use, or tagged again
+                    raise
+                kept += 1
+        if self.replaced:
+            note = f"; {kept} still in use, kept" if kept else ""
+            self.say(f"images: removed {len(self.replaced) - kept} image(s) that a rebuild replaced{note}")
+        self.replaced.clear()
 
     def ensure_rootfs(self) -> str:
         """The debootstrap tree of the suite, with the image's apt sources, as an image."""
@@ -495,7 +523,10 @@ class Builder:
             if proc.returncode != 0:
                 raise SovstackError(f"tar of the debootstrap tree failed: {proc.stderr.strip()}")
             repo, _, version = tag.partition(":")
+            old = self.image_id(tag)
             self.client.api.import_image_from_file(str(tarball), repository=repo, tag=version)
+            if old:
+                self.replaced.append(old)
         self.say(f"images: debootstrap done in {time.monotonic() - started:.0f} s")
         return tag
 
@@ -586,7 +617,10 @@ class Builder:
             except SovstackError as exc:
                 raise SovstackError(f"image {name}: {exc}") from None
             repo, _, digest = self.tag(name).partition(":")
+            old = self.image_id(self.tag(name))
             container.commit(repository=repo, tag=digest, conf=self.image_config(image, version))
+            if old:
+                self.replaced.append(old)
         finally:
             container.remove(force=True)
         size = int(self.client.images.get(self.tag(name)).attrs.get("Size", 0))
