@@ -578,13 +578,12 @@ def build_parser() -> Parser:
     )
     import_parser.add_argument("file", metavar="FILE")
     import_parser.set_defaults(func=cmd_images_import)
-    for sub in (build, push_parser, export):
-        sub.add_argument(
-            "--only",
-            type=image_names,
-            metavar="NAMES",
-            help="these images (comma separated) and their parents",
-        )
+    for sub, which in (
+        (build, "these images (comma separated) and their parents"),
+        (push_parser, "only these images (comma separated)"),
+        (export, "only these images (comma separated)"),
+    ):
+        sub.add_argument("--only", type=image_names, metavar="NAMES", help=which)
     for sub in (build, push_parser, verify, import_parser):
         sub.add_argument("--registry", type=registry_address, help="the registry, HOST:PORT")
         sub.add_argument("--insecure", action="store_true", help="the registry speaks plain HTTP")
