@@ -26,7 +26,10 @@ sys.path.insert(0, str(REPO / "collections"))
 # itself, or with pytest-xdist its controller) makes it and names it in its environment, which
 # the workers it starts inherit: every worker of one run shares the home, the rigs in it and
 # what was made once for all of them (SHARED, see tests/integration/conftest.py `once`).
-if not os.environ.get("SOVSTACK_TEST_HOME"):
+# A home this process made goes at the end of a run that passed; after a failure it stays,
+# with the run logs the failures name.
+MADE_HOME = not os.environ.get("SOVSTACK_TEST_HOME")
+if MADE_HOME:
     os.environ["SOVSTACK_TEST_HOME"] = tempfile.mkdtemp(prefix="sovstack-test-home-")
 os.environ.setdefault("SOVSTACK_TEST_RUN", uuid.uuid4().hex[:12])
 HOME = Path(os.environ["SOVSTACK_TEST_HOME"])
@@ -107,12 +110,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     return GroupScheduling(config, log)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The shared rigs go down once every test is done: here, in pytest's own process (with
     pytest-xdist, its controller, after the last worker finished), never in a worker that is
-    done while another still uses them. Only the rigs this run made (SHARED/rigs-made.json)."""
-    made = SHARED / "rigs-made.json"
-    if hasattr(session.config, "workerinput") or KEEP_RIGS or not made.is_file():
+    done while another still uses them. Only the rigs this run made (SHARED/rigs-made.json).
+    Then the home this run made goes, if every test passed."""
+    if hasattr(session.config, "workerinput") or KEEP_RIGS:
         return
-    for name in json.loads(made.read_text()).get("names", []):
-        sovstack("rig", "down", "--name", name, "--keep-image")
+    made = SHARED / "rigs-made.json"
+    if made.is_file():
+        for name in json.loads(made.read_text()).get("names", []):
+            sovstack("rig", "down", "--name", name, "--keep-image")
+    if MADE_HOME and exitstatus == 0 and session.testsfailed == 0:
+        shutil.rmtree(HOME, ignore_errors=True)
