@@ -53,16 +53,25 @@ def refusal(proc: subprocess.CompletedProcess[str]) -> list[str]:
     return [line.strip() for line in lines[1:]]
 
 
+@pytest.fixture
+def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SOVSTACK_HOME of this test alone, for counting its runs: the suite's shared home also
+    gets the runs of the tests another worker runs at the same time."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("SOVSTACK_HOME", str(home))
+    return home
+
+
 def runs(home: Path) -> list[str]:
     return sorted(p.name for p in (home / "runs").iterdir()) if (home / "runs").is_dir() else []
 
 
 @pytest.mark.parametrize("directory", BROKEN, ids=lambda p: p.name)
-def test_a_broken_inventory_is_refused_before_any_host(directory, sovstack_home):
-    before = runs(sovstack_home)
+def test_a_broken_inventory_is_refused_before_any_host(directory, own_home):
+    before = runs(own_home)
     proc = sovstack("prechecks", "-i", str(directory), env={"ANSIBLE_VAULT_PASSWORD_FILE": ""})
     assert refusal(proc) == expected(directory)
-    assert runs(sovstack_home) == before  # no run was started: no host was contacted
+    assert runs(own_home) == before  # no run was started: no host was contacted
 
 
 def test_the_corpus_covers_every_class():
@@ -105,14 +114,14 @@ def run_hint(message: str) -> None:
     subprocess.run(["sh", "-c", hint], check=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
 
 
-def test_secrets_readable_by_others_are_refused_and_the_hint_fixes_it(inventory, sovstack_home):
+def test_secrets_readable_by_others_are_refused_and_the_hint_fixes_it(inventory, own_home):
     secrets.generate(inventory)
     path = secrets.secrets_path(inventory)
     path.chmod(0o640)
     other = inventory / "group_vars" / "control.yml"
     other.write_text("rabbitmq_password: set-here-too\n")
     other.chmod(0o604)
-    before = runs(sovstack_home)
+    before = runs(own_home)
     proc = sovstack("deploy", "-i", str(inventory), env={"ANSIBLE_VAULT_PASSWORD_FILE": ""})
     problems = refusal(proc)
     assert problems == [
@@ -120,14 +129,14 @@ def test_secrets_readable_by_others_are_refused_and_the_hint_fixes_it(inventory,
         f"{other}: readable by group or others (mode 0604) though it holds secrets: run `chmod 600 {other}`",
     ]
     assert "set-here-too" not in proc.stderr
-    assert runs(sovstack_home) == before
+    assert runs(own_home) == before
     for message in problems:
         run_hint(message)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     check_inventory(inventory, require_secrets=True)
 
 
-def test_the_vault_hint_works_as_written(inventory, tmp_path, sovstack_home):
+def test_the_vault_hint_works_as_written(inventory, tmp_path, own_home):
     """An encrypted secrets file without its password names --vault-password-file; prechecks and
     deploy take it, decrypt with it for the checks, and hand it to Ansible."""
     password = tmp_path / "vault-pass"
@@ -154,14 +163,14 @@ def test_the_vault_hint_works_as_written(inventory, tmp_path, sovstack_home):
     # With every secret there, the run starts and Ansible reads the encrypted file with the same
     # password file: the only host (a closed port on this machine) is unreachable, nothing else fails.
     secrets.merge(inventory, password)
-    before = runs(sovstack_home)
+    before = runs(own_home)
     proc = sovstack("prechecks", "-i", str(inventory), "--vault-password-file", str(password), env=env)
     assert proc.returncode == 1
     assert "invalid inventory" not in proc.stderr
     assert "node1: ok=0 changed=0 unreachable=1 failures=0" in proc.stdout, proc.stdout
     assert "port 1: Connection refused" in proc.stdout
     assert "decrypt" not in (proc.stdout + proc.stderr)
-    assert len(runs(sovstack_home)) == len(before) + 1
+    assert len(runs(own_home)) == len(before) + 1
     missing = sovstack("prechecks", "-i", str(inventory), "--vault-password-file", str(tmp_path / "nope"))
     assert missing.returncode == 1
     assert missing.stderr == f"sovstack: error: --vault-password-file {tmp_path / 'nope'}: no such file\n"
