@@ -482,12 +482,9 @@ class Builder:
         """The debootstrap tree of the suite, with the image's apt sources, as an image."""
         record = json.dumps({"builder": builder_digest(), **self.options.record()}, sort_keys=True)
         tag = f"{REPO}/debootstrap:{hashlib.sha256(record.encode()).hexdigest()[:16]}"
-        try:
-            self.client.images.get(tag)
-            if not self.rebuild:
-                return tag
-        except docker.errors.ImageNotFound:
-            pass
+        old = self.image_id(tag)
+        if old and not self.rebuild:
+            return tag
         if not shutil.which("debootstrap"):
             from sovstack.rig import apt_install
 
@@ -523,7 +520,6 @@ class Builder:
             if proc.returncode != 0:
                 raise SovstackError(f"tar of the debootstrap tree failed: {proc.stderr.strip()}")
             repo, _, version = tag.partition(":")
-            old = self.image_id(tag)
             self.client.api.import_image_from_file(str(tarball), repository=repo, tag=version)
             if old:
                 self.replaced.append(old)
