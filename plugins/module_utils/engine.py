@@ -9,6 +9,7 @@ import glob
 import os
 import re
 import traceback
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -173,14 +174,48 @@ def ensure_image(client: APIClient, image: str, pull: str, check: bool) -> tuple
     return pull_image(client, image), pull == "missing"
 
 
-def log_tail(client: APIClient, container: str, lines: int = 20) -> list[str]:
-    """The last lines of a container's log (stdout and stderr); [] when the engine has none."""
+INSTANT = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
+
+
+def instant(text: str) -> int | None:
+    """An engine's RFC 3339 time (`2026-12-02T01:45:50.123456789Z`), in nanoseconds since the
+    epoch; None when it is not one."""
+    found = INSTANT.match(text)
+    if not found:
+        return None
+    base, fraction, zone = found.groups()
+    seconds = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return int(seconds) * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
+
+
+def log_tail(client: APIClient, container: str, lines: int = 20, before: str | None = None) -> list[str]:
+    """The last lines of a container's log (stdout and stderr); [] when the engine has none.
+
+    With `before` (an engine time, such as the StartedAt of a container its restart policy
+    started again), the last lines logged before then: those of the run that ended, not of
+    the run that began since."""
+    limit = instant(before) if before else None
     try:
-        raw = client.logs(container, stdout=True, stderr=True, tail=lines)
+        # an engine applies `tail` before `until`: the lines are filtered here, from the log's end
+        raw = client.logs(
+            container,
+            stdout=True,
+            stderr=True,
+            tail=lines if limit is None else 2000,
+            timestamps=limit is not None,
+        )
     except (APIError, DockerException):
         return []
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-    return text.splitlines()[-lines:]
+    if limit is None:
+        return text.splitlines()[-lines:]
+    kept = []
+    for line in text.splitlines():
+        stamp, _, rest = line.partition(" ")
+        at = instant(stamp)
+        if at is None or at < limit:
+            kept.append(rest if at is not None else line)
+    return kept[-lines:]
 
 
 def health_of(state: dict[str, Any]) -> dict[str, Any]:

@@ -39,7 +39,8 @@ options:
       - C(healthy) fails after O(healthy_timeout) seconds, and at once when the container exits or
         restarts while it waits (its restart count grows; a restart loop under
         O(restart_policy=unless-stopped) looks running between restarts). The message names the
-        container and ends with the last 20 lines of its log; the result carries them as RV(log_tail).
+        container and ends with the last 20 lines of its log (of the run that failed, when the
+        restart policy has started it again); the result carries them as RV(log_tail).
     type: str
     choices: [started, stopped, absent, restarted, healthy]
     default: started
@@ -176,7 +177,9 @@ differences:
   elements: str
   sample: [environment, volumes]
 log_tail:
-  description: The last 20 lines of the container's log, when O(state=healthy) failed.
+  description:
+    - The last 20 lines of the container's log, when O(state=healthy) failed.
+    - When its restart policy started it again, the last 20 before that start.
   returned: when state=healthy failed
   type: list
   elements: str
@@ -446,9 +449,12 @@ class Container:
             if count > restarts or state.get("Restarting"):
                 # a container running again has its exit code reset: only one restarting has it
                 code = f", last exit code {state.get('ExitCode')}" if state.get("Restarting") else ""
+                # running again, its log goes on with the new run: show the one that failed
+                before = state.get("StartedAt") if state.get("Running") else None
                 self.fail_unhealthy(
                     f"{self.name} restarted before it was healthy (restart count {count}{code}): "
-                    "it fails, and its restart policy starts it again"
+                    "it fails, and its restart policy starts it again",
+                    before=before,
                 )
             if not state.get("Running"):
                 self.fail_unhealthy(
@@ -465,12 +471,19 @@ class Container:
                 )
             time.sleep(0.5)
 
-    def fail_unhealthy(self, msg: str) -> None:
-        """Fail with the container's last 20 log lines, in the message and as log_tail."""
-        tail = log_tail(self.client, self.name, 20)
+    def fail_unhealthy(self, msg: str, before: str | None = None) -> None:
+        """Fail with the container's last 20 log lines, in the message and as log_tail; with
+        `before` (the start of the run its restart policy began), those of the run that failed."""
+        tail = log_tail(self.client, self.name, 20, before=before)
         text = "\n".join(tail) if tail else "(the log is empty)"
+        which = (
+            f"the last lines of its log before it was started again at {before} "
+            f"(`{self.engine} logs --until {before} {self.name}`)"
+            if before
+            else f"the last lines of its log (`{self.engine} logs --tail 20 {self.name}`)"
+        )
         self.module.fail_json(
-            msg=f"{msg}; the last lines of its log (`{self.engine} logs --tail 20 {self.name}`):\n{text}",
+            msg=f"{msg}; {which}:\n{text}",
             log_tail=tail,
             actions=self.actions,
             container=self.summary(),

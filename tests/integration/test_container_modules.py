@@ -145,14 +145,19 @@ def test_healthy_fails_when_the_container_exits(rig):
 
 def test_healthy_fails_at_once_on_a_restart_loop(rig):
     """A container that exits and is started again by its restart policy looks running between
-    restarts: the wait fails at the first restart, not after healthy_timeout."""
+    restarts: the wait fails at the first restart, not after healthy_timeout. Each run logs 30
+    lines at once: the log shown is the one of the run that failed, not of the one begun since."""
     result = container(
         rig,
         name="loop",
         state="healthy",
         healthy_timeout=600,
         image="sovstack-test/busybox:1",
-        command=["/bin/sh", "-c", "echo starting; sleep 1; echo no database >&2; exit 4"],
+        command=[
+            "/bin/sh",
+            "-c",
+            "for i in $(busybox seq 1 30); do echo starting $i; done; sleep 1; echo no database >&2; exit 4",
+        ],
         restart_policy="unless-stopped",
         healthcheck={"test": "false", "interval": "30s"},
         stop_timeout=1,
@@ -163,6 +168,7 @@ def test_healthy_fails_at_once_on_a_restart_loop(rig):
         ("loop restarted before it was healthy", "loop exited (code 4) before it was healthy")
     ), result["msg"]
     assert "no database" in result["log_tail"] and "no database" in result["msg"]
+    assert result["log_tail"][-1] == "no database" and "starting 30" in result["log_tail"]
     container(rig, name="loop", state="absent")
 
 

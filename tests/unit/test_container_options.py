@@ -407,3 +407,13 @@ def test_the_engine_keeps_the_propagation(engine):
     assert opts.current(data["container"], data["image"], engine)["volumes"] == sorted(
         opts.parse_volume(v) for v in data["params"]["volumes"]
     )
+
+
+def test_engine_times_compare_to_the_nanosecond_whatever_their_zone():
+    """Docker writes UTC with `Z` and drops trailing zeros; Podman may write an offset."""
+    instant = engine_utils.instant
+    assert instant("2026-12-02T01:53:37.410810161Z") == 1796176417_410810161
+    assert instant("2026-12-02T01:53:37.41Z") == 1796176417_410000000
+    assert instant("2026-12-02T02:53:37.41+01:00") == instant("2026-12-02T01:53:37.41Z")
+    assert instant("2026-12-02T01:53:37Z") < instant("2026-12-02T01:53:37.000000001Z")
+    assert instant("starting 12") is None
