@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.sovstack.cloud.plugins.filter.config import locked_image
 
 
 def catalog_containers(
@@ -45,6 +46,58 @@ def catalog_hosts(entry: dict[str, Any], groups: dict[str, list[str]]) -> list[s
     return hosts
 
 
+# The options of a container definition that the engine hands to the container engine as they
+# are (docs/services.md); the others (files, config_path, uid, group) it turns into these.
+PASSED = (
+    "command",
+    "environment",
+    "user",
+    "tmpfs",
+    "devices",
+    "pid_mode",
+    "ipc_mode",
+    "cgroupns_mode",
+    "cap_add",
+    "ulimits",
+    "sysctls",
+    "device_cgroup_rules",
+    "privileged",
+    "healthcheck",
+    "stop_timeout",
+)
+
+
+def service_containers(here: list[dict[str, Any]], config_root: str, lock_path: str) -> list:
+    """The containers of catalog_containers as module sovstack.cloud.service_host takes them:
+    each from the image the lock pins, its rendered files mounted read-only at its config path
+    (and listed in C(config_files), so that a change restarts it), host networking, every
+    capability dropped and no new privileges unless the definition says otherwise, restarted
+    by the engine unless stopped."""
+    found = []
+    for container in here:
+        directory = f"{config_root}/{container['name']}"
+        files = [f"{directory}/{entry['dest']}" for entry in container.get("files", [])]
+        mounts = [f"{directory}:{container['config_path']}:ro"] if files else []
+        found.append(
+            {
+                "name": container["name"],
+                "image": locked_image(lock_path, container["image"]),
+                "network_mode": container.get("network_mode", "host"),
+                "volumes": mounts + list(container.get("volumes", [])),
+                "cap_drop": container.get("cap_drop", ["ALL"]),
+                "security_opt": container.get("security_opt", ["no-new-privileges"]),
+                "restart_policy": "unless-stopped",
+                "config_files": files,
+                **{key: container[key] for key in PASSED if key in container},
+            }
+        )
+    return found
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"catalog_containers": catalog_containers, "catalog_hosts": catalog_hosts}
+        return {
+            "catalog_containers": catalog_containers,
+            "catalog_hosts": catalog_hosts,
+            "service_containers": service_containers,
+        }

@@ -87,6 +87,77 @@ def test_config_hash_restarts_without_recreating(rig):
     container(rig, name="cfg", state="absent")
 
 
+def service_host(rig, **args):
+    """The service_host module's result; its `actions` without the podman units'."""
+    result = run_module(rig, "sovstack.cloud.service_host", {"engine": rig.engine, "name": "svc", **args})
+    result["actions"] = {
+        name: [a for a in acts if not a.endswith(" unit")] for name, acts in result.get("actions", {}).items()
+    }
+    return result
+
+
+def svc_containers(conf, *names):
+    return [
+        {
+            "name": f"svc_{n}",
+            "image": "sovstack-test/busybox:1",
+            "command": ["sleep", "3600"],
+            "stop_timeout": 1,
+            "volumes": [f"{conf}/{n}:/etc/{n}:ro"],
+            "healthcheck": {"test": f"test -f /etc/{n}/{n}.conf", "interval": "1s"},
+            "config_files": [f"{conf}/{n}/{n}.conf"],
+        }
+        for n in names
+    ]
+
+
+def test_service_host_writes_and_runs_a_service_in_one_call(rig):
+    """A service's files and containers in one call: a second call changes nothing, a changed
+    file restarts only the container that reads it (a plan names it first and touches
+    nothing), a container the list drops is removed; the files' contents are never shown."""
+    secret = "s3cret-svc-4711"
+    conf = "/etc/sovstack-test-svc"
+    files = [{"path": f"{conf}/{n}/{n}.conf", "owner": "root", "group": "0", "mode": "0640"} for n in "ab"]
+    args = {
+        "directories": {f"{conf}/a": "0", f"{conf}/b": "0"},
+        "files": files,
+        "contents": [f"password = {secret}\n", "b\n"],
+        "containers": svc_containers(conf, "a", "b"),
+    }
+    try:
+        first = service_host(rig, **args)
+        assert first["status"] == "CHANGED", first.get("msg")
+        assert first["actions"] == {"svc_a": ["create", "start"], "svc_b": ["create", "start"]}
+        assert sorted(first["changed_files"]) == sorted(
+            [f"{conf}/a", f"{conf}/b", *(f["path"] for f in files)]
+        )
+        assert first["containers"]["svc_a"]["health"] == "healthy"
+        assert first["containers"]["svc_b"]["labels"]["sovstack.service"] == "svc"
+        assert secret not in json.dumps(first) + first["diff_text"]
+        again = service_host(rig, **args)
+        assert again["status"] == "SUCCESS", again
+        assert (again["actions"], again["changed_files"], again["removed"]) == ({}, [], [])
+        before = {n: info(rig, f"svc_{n}")["started_at"] for n in "ab"}
+
+        args["contents"][1] = "b changed\n"
+        plan = service_host(rig, **args, state="plan")
+        assert plan["would_change"] == ["svc_b"] and plan["changed_files"] == [f"{conf}/b/b.conf"]
+        assert info(rig, "svc_b")["started_at"] == before["b"]
+        time.sleep(1.1)  # StartedAt has a resolution the restart must be seen through
+        third = service_host(rig, **args)
+        assert third["actions"] == {"svc_b": ["restart"]} and third["changed_files"] == []
+        assert info(rig, "svc_a")["started_at"] == before["a"]
+        assert info(rig, "svc_b")["started_at"] != before["b"]
+
+        fourth = service_host(rig, **{**args, "containers": svc_containers(conf, "a")})
+        assert fourth["removed"] == ["svc_b"] and fourth["actions"] == {}
+        assert info(rig, "svc_b") is None and info(rig, "svc_a")["started_at"] == before["a"]
+    finally:
+        gone = service_host(rig, containers=[])
+        rig.host("node1").run(f"rm -rf {conf}")
+    assert gone["removed"] in (["svc_a"], ["svc_a", "svc_b"]), gone
+
+
 def test_healthy_waits_until_the_check_passes(rig):
     result = container(
         rig,

@@ -342,7 +342,7 @@ def test_a_broken_override_stops_the_roll_at_the_first_host_it_restarts(deployed
     try:
         proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "mariadb")
         assert proc.returncode != 0
-        assert "node2: Run the containers of mariadb: mariadb: mariadb" in proc.stdout, proc.stdout
+        assert "node2: Run the containers of mariadb: mariadb " in proc.stdout, proc.stdout
         assert "unknown variable 'no_such_option_at_all=1'" in proc.stdout  # the log's last lines
         after = started_at(rig)
         for key in ("node1/mariadb", "node3/mariadb"):

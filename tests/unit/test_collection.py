@@ -16,7 +16,7 @@ def run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["sysctl", "container", "container_info", "image", "volume", "job", "config_files"]
+    "module", ["sysctl", "container", "container_info", "image", "volume", "job", "service_host"]
 )
 def test_ansible_doc_renders_every_module_from_any_directory(module, tmp_path):
     proc = run(str(BIN / "ansible-doc"), f"sovstack.cloud.{module}", cwd=tmp_path)

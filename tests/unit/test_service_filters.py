@@ -140,3 +140,47 @@ def test_inventory_with_an_override_that_matches_nothing_is_refused(tmp_path: Pa
         f"  {tmp_path}/overrides/keystone/aio2: no group or host 'aio2' in the inventory",
         f"  {tmp_path}/overrides/mariadb/my.conf: mariadb has no file 'my.conf'; its files: my.cnf",
     ]
+
+
+def test_service_containers_mount_the_files_and_keep_the_engines_defaults(tmp_path: Path):
+    """A definition as the module service_host takes it: the locked image, the files' directory
+    mounted read-only and listed for the config hash, and the engine's defaults unless given."""
+    from ansible_collections.sovstack.cloud.plugins.filter import catalog as filters
+
+    lock = tmp_path / "images.lock.yml"
+    lock.write_text(
+        yaml.safe_dump({"registry": "r:4000", "images": {"keystone": {"digest": "sha256:" + "b" * 64}}})
+    )
+    here = [
+        {
+            "name": "keystone",
+            "image": "keystone",
+            "group": "control",
+            "uid": 42401,
+            "config_path": "/etc/keystone",
+            "files": [
+                {"src": "keystone.conf.j2", "dest": "keystone.conf"},
+                {"src": "w.j2", "dest": "wsgi.conf"},
+            ],
+            "volumes": ["/var/lib/sovstack/keystone:/var/lib/keystone"],
+            "healthcheck": {"test": "true"},
+        },
+        {"name": "job", "image": "keystone", "group": "control", "cap_drop": [], "network_mode": "none"},
+    ]
+    first, second = filters.service_containers(here, "/etc/sovstack", str(lock))
+    assert first == {
+        "name": "keystone",
+        "image": f"r:4000/sovstack/keystone@sha256:{'b' * 64}",
+        "network_mode": "host",
+        "volumes": [
+            "/etc/sovstack/keystone:/etc/keystone:ro",
+            "/var/lib/sovstack/keystone:/var/lib/keystone",
+        ],
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "restart_policy": "unless-stopped",
+        "config_files": ["/etc/sovstack/keystone/keystone.conf", "/etc/sovstack/keystone/wsgi.conf"],
+        "healthcheck": {"test": "true"},
+    }
+    assert (second["volumes"], second["config_files"], second["cap_drop"]) == ([], [], [])
+    assert second["network_mode"] == "none"

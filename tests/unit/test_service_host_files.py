@@ -1,5 +1,6 @@
-"""Module sovstack.cloud.config_files, run for real by ansible on this machine: every file of a
-service in one call, each written only when it differs, its content never shown."""
+"""Module sovstack.cloud.service_host with state config, run for real by ansible on this machine:
+every file of a service in one call, each written only when it differs, its content never shown
+(its containers: tests/integration/test_container_modules.py)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ def run(args: dict, *flags: str) -> dict:
             "-e",
             f"ansible_python_interpreter={sys.executable}",
             "-m",
-            "sovstack.cloud.config_files",
+            "sovstack.cloud.service_host",
             "-a",
-            json.dumps(args),
+            json.dumps({"name": "svc", "state": "config", **args}),
             *flags,
         ],
         capture_output=True,
@@ -88,4 +89,14 @@ def test_a_file_it_cannot_write_fails_naming_it(tmp_path: Path):
         {"files": [{"path": str(target), "owner": "0", "group": "0", "mode": "0640"}], "contents": ["x"]}
     )
     assert result["status"] == "FAILED!"
-    assert "cannot write the configuration" in result["msg"] and str(target.parent) in result["msg"]
+    assert "cannot write the configuration of svc" in result["msg"] and str(target.parent) in result["msg"]
+
+
+def test_files_and_contents_must_pair(tmp_path: Path):
+    target = tmp_path / "x.conf"
+    result = run(
+        {"files": [{"path": str(target), "owner": "0", "group": "0", "mode": "0640"}], "contents": []}
+    )
+    assert result["status"] == "FAILED!"
+    assert result["msg"] == "1 files but 0 contents: give one content per file"
+    assert not target.exists()
