@@ -33,15 +33,25 @@ def checksum(data: bytes) -> str:
 
 
 def write_files(
-    directories: dict[str, Any], files: list[dict[str, Any]], contents: list[str], check: bool
+    directories: dict[str, Any],
+    files: list[dict[str, Any]],
+    contents: list[str],
+    check: bool,
+    purge: list[str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """Make each directory (root, the group given, 0750) and write each file atomically where
-    its content, owner, group or mode differs; (the paths changed, the SHA-1 of every file).
-    Raises OSError, KeyError (an unknown user or group) or ValueError (a bad mode)."""
+    """Make each directory (a group: root, that group, 0750; or a mapping of owner, group and
+    mode) and write each file atomically where its content, owner, group or mode differs, then
+    remove the files of the `purge` directories that `files` does not name; (the paths changed
+    or removed, the SHA-1 of every file). Raises OSError, KeyError (an unknown user or group)
+    or ValueError (a bad mode)."""
     changed: list[str] = []
     checksums: dict[str, str] = {}
-    for path, group in directories.items():
-        uid, gid, mode = 0, _gid(group), 0o750
+    for path, spec in directories.items():
+        if isinstance(spec, dict):
+            uid, gid = _uid(spec.get("owner", 0)), _gid(spec.get("group", 0))
+            mode = int(str(spec.get("mode", "0750")), 8)
+        else:
+            uid, gid, mode = 0, _gid(spec), 0o750
         if not os.path.isdir(path):
             changed.append(path)
             if not check:
@@ -83,4 +93,14 @@ def write_files(
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+    named = {entry["path"] for entry in files}
+    for directory in purge or []:
+        if not os.path.isdir(directory):
+            continue
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            if path not in named and os.path.isfile(path) and not os.path.islink(path):
+                changed.append(path)
+                if not check:
+                    os.unlink(path)
     return changed, checksums

@@ -40,10 +40,17 @@ options:
     default: healthy
   directories:
     description:
-      - Directories to make first, as a mapping of path to group (a name or an id); each owned
-        by root, mode C(0750).
+      - Directories to make first, as a mapping of path to a group (a name or an id; owned by
+        root, mode C(0750)) or to a mapping of C(owner), C(group) and C(mode).
     type: dict
     default: {}
+  purge:
+    description:
+      - Directories whose files O(files) does not name are removed (keys a source no longer
+        holds, for example); subdirectories and links are left alone.
+    type: list
+    elements: path
+    default: []
   files:
     description: Files, each C(path), C(owner), C(group) (names or ids) and C(mode) (an octal string).
     type: list
@@ -109,7 +116,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_files:
-  description: The directories and files written (or that would be, in check mode and C(plan)).
+  description: The directories and files written or removed (or that would be, in check mode and C(plan)).
   type: list
   elements: str
   returned: always
@@ -168,6 +175,7 @@ def main() -> None:
             name=dict(type="str", required=True),
             state=dict(type="str", default="healthy", choices=["healthy", "plan", "config"]),
             directories=dict(type="dict", default={}),
+            purge=dict(type="list", elements="path", default=[]),
             files=dict(type="list", elements="dict", default=[]),
             contents=dict(type="list", elements="str", default=[], no_log=True),
             containers=dict(type="list", elements="dict", default=[], options=ITEM_ARGS),
@@ -186,7 +194,7 @@ def main() -> None:
     diff: dict[str, dict[str, Any]] = {"before": {}, "after": {}}
     try:
         result["changed_files"], result["checksums"] = write_files(
-            params["directories"], files, contents, module.check_mode
+            params["directories"], files, contents, module.check_mode, params["purge"]
         )
     except (OSError, KeyError, ValueError) as exc:
         module.fail_json(msg=f"cannot write the configuration of {service}: {exc}", **result)

@@ -100,3 +100,29 @@ def test_files_and_contents_must_pair(tmp_path: Path):
     assert result["status"] == "FAILED!"
     assert result["msg"] == "1 files but 0 contents: give one content per file"
     assert not target.exists()
+
+
+def test_a_directory_of_its_own_owner_and_mode_keeps_only_the_files_named(tmp_path: Path):
+    """Keys copied from a source: the directory with the mode given, the files named written,
+    the others in it removed (a key the source no longer holds)."""
+    keys = tmp_path / "fernet-keys"
+    keys.mkdir(mode=0o755)
+    (keys / "5").write_text("old key")
+    (keys / "sub").mkdir()
+    files = [{"path": str(keys / n), "owner": "0", "group": "0", "mode": "0600"} for n in ("0", "1")]
+    args = {
+        "directories": {str(keys): {"owner": "0", "group": "0", "mode": "0700"}},
+        "files": files,
+        "contents": [f"key0 {SECRET}", "key1"],
+        "purge": [str(keys)],
+    }
+    check = run(args, "--check")
+    assert check["status"] == "CHANGED" and (keys / "5").exists()
+    first = run(args)
+    assert sorted(first["changed_files"]) == sorted(
+        [str(keys), str(keys / "0"), str(keys / "1"), str(keys / "5")]
+    )
+    assert sorted(p.name for p in keys.iterdir()) == ["0", "1", "sub"]
+    assert oct(keys.stat().st_mode & 0o777) == "0o700"
+    again = run(args)
+    assert again["status"] == "SUCCESS" and again["changed_files"] == []
