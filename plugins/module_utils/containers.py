@@ -20,8 +20,11 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     ensure_image,
     health_of,
     inspect_image,
+    instant,
     log_tail,
     podman_default_ulimits,
+    run_boundary,
+    stamped_before,
 )
 
 if TYPE_CHECKING:
@@ -293,12 +296,14 @@ class Container:
             if count > restarts or state.get("Restarting"):
                 # a container running again has its exit code reset: only one restarting has it
                 code = f", last exit code {state.get('ExitCode')}" if state.get("Restarting") else ""
-                # running again, its log goes on with the new run: show the one that failed
-                before = state.get("StartedAt") if state.get("Running") else None
+                # Running again (Docker also says Running while Restarting, with the StartedAt
+                # of the run that failed), its log goes on with the new run: show the one before.
+                again = state.get("Running") and not state.get("Restarting")
                 self.fail_unhealthy(
                     f"{self.name} restarted before it was healthy (restart count {count}{code}): "
                     "it fails, and its restart policy starts it again",
-                    before=before,
+                    until=run_boundary(state) if again else None,
+                    exited=state.get("FinishedAt"),
                 )
             if not state.get("Running"):
                 self.fail_unhealthy(
@@ -315,15 +320,18 @@ class Container:
                 )
             time.sleep(0.5)
 
-    def fail_unhealthy(self, msg: str, before: str | None = None) -> None:
+    def fail_unhealthy(self, msg: str, until: int | None = None, exited: str | None = None) -> None:
         """Fail with the container's last 20 log lines, in the message and as log_tail; with
-        `before` (the start of the run its restart policy began), those of the run that failed."""
-        tail = log_tail(self.client, self.name, 20, before=before)
+        `until` (a started-again container's run_boundary), those of the run that exited."""
+        if until is not None and self.engine == "podman":
+            tail = self.podman_log_until(until)
+        else:
+            tail = log_tail(self.client, self.name, 20, until=until)
         text = "\n".join(tail) if tail else "(the log is empty)"
         which = (
-            f"the last lines of its log before it was started again at {before} "
-            f"(`{self.engine} logs --until {before} {self.name}`)"
-            if before
+            f"the last lines of the run that exited at {exited} "
+            f"(every run: `{self.engine} logs --timestamps {self.name}`)"
+            if until is not None
             else f"the last lines of its log (`{self.engine} logs --tail 20 {self.name}`)"
         )
         self.module.fail_json(
@@ -332,6 +340,19 @@ class Container:
             actions=self.actions,
             container=self.summary(),
         )
+
+    def podman_log_until(self, until: int) -> list[str]:
+        """Podman 4's API stamps log lines to the second, too coarse to part two runs a few
+        hundred ms apart: its command line stamps them finer (one stream each, merged here)."""
+        rc, out, err = self.module.run_command(
+            ["podman", "logs", "--timestamps", "--tail", "2000", self.name]
+        )
+        if rc != 0:
+            return log_tail(self.client, self.name, 20)
+        stamped = sorted(
+            out.splitlines() + err.splitlines(), key=lambda line: instant(line.partition(" ")[0]) or 0
+        )
+        return stamped_before(stamped, until, 20)
 
     def summary(self) -> dict[str, Any]:
         info = None if self.check else self.inspect()

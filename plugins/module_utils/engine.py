@@ -188,34 +188,50 @@ def instant(text: str) -> int | None:
     return int(seconds) * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
 
 
-def log_tail(client: APIClient, container: str, lines: int = 20, before: str | None = None) -> list[str]:
+def log_tail(client: APIClient, container: str, lines: int = 20, until: int | None = None) -> list[str]:
     """The last lines of a container's log (stdout and stderr); [] when the engine has none.
 
-    With `before` (an engine time, such as the StartedAt of a container its restart policy
-    started again), the last lines logged before then: those of the run that ended, not of
-    the run that began since."""
-    limit = instant(before) if before else None
+    With `until` (nanoseconds since the epoch: see `run_boundary`), the last lines logged
+    before then: those of a run that ended, not of the run its restart policy began since."""
     try:
         # an engine applies `tail` before `until`: the lines are filtered here, from the log's end
         raw = client.logs(
             container,
             stdout=True,
             stderr=True,
-            tail=lines if limit is None else 2000,
-            timestamps=limit is not None,
+            tail=lines if until is None else 2000,
+            timestamps=until is not None,
         )
     except (APIError, DockerException):
         return []
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-    if limit is None:
+    if until is None:
         return text.splitlines()[-lines:]
+    return stamped_before(text.splitlines(), until, lines)
+
+
+def stamped_before(stamped: list[str], until: int, lines: int = 20) -> list[str]:
+    """The last lines, without their stamps, of log lines that each begin with an engine time
+    (`logs --timestamps`) stamped before `until` (nanoseconds); when none is, the last lines."""
     kept = []
-    for line in text.splitlines():
+    for line in stamped:
         stamp, _, rest = line.partition(" ")
         at = instant(stamp)
-        if at is None or at < limit:
+        if at is None or at < until:
             kept.append(rest if at is not None else line)
-    return kept[-lines:]
+    return kept[-lines:] or [line.partition(" ")[2] for line in stamped[-lines:]]
+
+
+def run_boundary(state: dict[str, Any]) -> int | None:
+    """Where in the log of a container started again the run that exited ends: halfway
+    between its exit (FinishedAt) and the new start (StartedAt), in nanoseconds; None when
+    it has not exited since it started. Measured on Docker: the new run's first lines are
+    stamped a few ms before its StartedAt, the old run's last ones just before FinishedAt,
+    and the restart policy waits at least 100 ms in between."""
+    finished, started = instant(state.get("FinishedAt") or ""), instant(state.get("StartedAt") or "")
+    if finished is None or started is None or finished <= 0 or finished >= started:
+        return None
+    return (finished + started) // 2
 
 
 def health_of(state: dict[str, Any]) -> dict[str, Any]:

@@ -417,3 +417,19 @@ def test_engine_times_compare_to_the_nanosecond_whatever_their_zone():
     assert instant("2026-12-02T02:53:37.41+01:00") == instant("2026-12-02T01:53:37.41Z")
     assert instant("2026-12-02T01:53:37Z") < instant("2026-12-02T01:53:37.000000001Z")
     assert instant("starting 12") is None
+
+
+def test_the_log_of_a_run_that_exited_ends_halfway_to_the_next_start():
+    """Figures measured on Docker 20.10: the new run's first line is stamped before its
+    StartedAt, the old run's last line before FinishedAt."""
+    state = {"FinishedAt": "2026-12-02T02:20:29.127408022Z", "StartedAt": "2026-12-02T02:20:30.379015311Z"}
+    until = engine_utils.run_boundary(state)
+    log = [
+        "2026-12-02T02:20:28.062483258Z starting 1",
+        "2026-12-02T02:20:29.064973679Z no database",
+        "2026-12-02T02:20:30.376633702Z starting 1",
+    ]
+    assert engine_utils.stamped_before(log, until) == ["starting 1", "no database"]
+    assert engine_utils.stamped_before(log[2:], until) == ["starting 1"]  # none before: the last lines
+    assert engine_utils.run_boundary({**state, "FinishedAt": "0001-01-01T00:00:00Z"}) is None
+    assert engine_utils.run_boundary({**state, "FinishedAt": "2026-12-02T02:20:31Z"}) is None
