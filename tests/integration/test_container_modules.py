@@ -218,29 +218,33 @@ def test_healthy_fails_at_once_on_a_restart_loop(rig):
     """A container that exits and is started again by its restart policy looks running between
     restarts: the wait fails at the first restart, not after healthy_timeout. Each run logs 30
     lines at once: the log shown is the one of the run that failed, not of the one begun since."""
-    result = container(
-        rig,
-        name="loop",
-        state="healthy",
-        healthy_timeout=600,
-        image="sovstack-test/busybox:1",
-        command=[
-            "/bin/sh",
-            "-c",
-            "for i in $(busybox seq 1 30); do echo starting $i; done; sleep 1; echo no database >&2; exit 4",
-        ],
-        restart_policy="unless-stopped",
-        healthcheck={"test": "false", "interval": "30s"},
-        stop_timeout=1,
-    )
-    assert result["status"] == "FAILED!", result
-    # Docker shows the restart (the count, or Restarting); Podman may show the exit before it
-    assert result["msg"].startswith(
-        ("loop restarted before it was healthy", "loop exited (code 4) before it was healthy")
-    ), result["msg"]
-    assert "no database" in result["log_tail"] and "no database" in result["msg"]
-    assert result["log_tail"][-1] == "no database" and "starting 30" in result["log_tail"]
-    container(rig, name="loop", state="absent")
+    try:
+        result = container(
+            rig,
+            name="loop",
+            state="healthy",
+            healthy_timeout=600,
+            image="sovstack-test/busybox:1",
+            command=[
+                "/bin/sh",
+                "-c",
+                "for i in $(busybox seq 1 30); do echo starting $i; done; "
+                "sleep 1; echo no database >&2; exit 4",
+            ],
+            restart_policy="unless-stopped",
+            healthcheck={"test": "false", "interval": "30s"},
+            stop_timeout=1,
+        )
+        assert result["status"] == "FAILED!", result
+        # Docker shows the restart (the count, or Restarting); Podman may show the exit before it
+        assert result["msg"].startswith(
+            ("loop restarted before it was healthy", "loop exited (code 4) before it was healthy")
+        ), result["msg"]
+        assert "no database" in result["log_tail"] and "no database" in result["msg"]
+        assert result["log_tail"][-1] == "no database" and "starting 30" in result["log_tail"], result["msg"]
+    finally:
+        # a container left looping would hold the test image that later tests remove and restore
+        container(rig, name="loop", state="absent")
 
 
 def test_stopped_restarted_absent(rig):
@@ -378,39 +382,44 @@ def images_in_use(rig) -> set[str]:
 def test_image_absent_and_pruned(rig):
     image = f"{rig.registry}/test/busybox:1"
     module = "sovstack.cloud.image"
-    assert run_module(rig, module, {"engine": rig.engine, "name": image})["status"] != "FAILED!"
-    container(rig, name="keep", **BASE)
-    used = info(rig, "keep")["image_id"]
-    before = image_ids(rig)
-    checked = run_module(rig, module, {"engine": rig.engine, "state": "pruned"}, "--check")
-    assert checked["status"] == "CHANGED" and used not in checked["removed"]
-    assert image_ids(rig) == before
-    in_use = images_in_use(rig)
-    assert used in in_use
-    pruned = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
-    assert pruned["status"] == "CHANGED", pruned.get("msg")
-    assert image_ids(rig) == in_use
-    assert sorted(pruned["removed"]) == sorted(before - in_use)
-    assert info(rig, "keep")["running"]
-    again = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
-    assert again["status"] == "SUCCESS" and again["removed"] == []
-    container(rig, name="keep", state="absent")
-    gone = run_module(
-        rig, module, {"engine": rig.engine, "name": "sovstack-test/busybox:1", "state": "absent"}
-    )
-    assert gone["status"] == "CHANGED"
-    assert (
-        run_module(rig, module, {"engine": rig.engine, "name": image, "state": "absent"})["status"]
-        == "CHANGED"
-    )
-    assert image_ids(rig) == in_use - {used}
-    # the test images back, for the tests that follow
-    for tag in ("1", "2"):
-        pulled = run_module(rig, module, {"engine": rig.engine, "name": f"{rig.registry}/test/busybox:{tag}"})
-        assert pulled["status"] == "CHANGED"
-        rig.host("node1").run_test(
-            f"{rig.engine} tag {rig.registry}/test/busybox:{tag} sovstack-test/busybox:{tag}"
+    try:
+        assert run_module(rig, module, {"engine": rig.engine, "name": image})["status"] != "FAILED!"
+        container(rig, name="keep", **BASE)
+        used = info(rig, "keep")["image_id"]
+        before = image_ids(rig)
+        checked = run_module(rig, module, {"engine": rig.engine, "state": "pruned"}, "--check")
+        assert checked["status"] == "CHANGED" and used not in checked["removed"]
+        assert image_ids(rig) == before
+        in_use = images_in_use(rig)
+        assert used in in_use
+        pruned = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
+        assert pruned["status"] == "CHANGED", pruned.get("msg")
+        assert image_ids(rig) == in_use
+        assert sorted(pruned["removed"]) == sorted(before - in_use)
+        assert info(rig, "keep")["running"]
+        again = run_module(rig, module, {"engine": rig.engine, "state": "pruned"})
+        assert again["status"] == "SUCCESS" and again["removed"] == []
+        container(rig, name="keep", state="absent")
+        gone = run_module(
+            rig, module, {"engine": rig.engine, "name": "sovstack-test/busybox:1", "state": "absent"}
         )
+        assert gone["status"] == "CHANGED"
+        assert (
+            run_module(rig, module, {"engine": rig.engine, "name": image, "state": "absent"})["status"]
+            == "CHANGED"
+        )
+        assert image_ids(rig) == in_use - {used}
+    finally:
+        # the test images back, for the tests that follow, whatever failed above
+        container(rig, name="keep", state="absent")
+        for tag in ("1", "2"):
+            pulled = run_module(
+                rig, module, {"engine": rig.engine, "name": f"{rig.registry}/test/busybox:{tag}"}
+            )
+            assert pulled["status"] != "FAILED!", pulled.get("msg")
+            rig.host("node1").run_test(
+                f"{rig.engine} tag {rig.registry}/test/busybox:{tag} sovstack-test/busybox:{tag}"
+            )
 
 
 def test_volume_present_absent_and_in_use(rig):
