@@ -33,7 +33,9 @@ options:
       - C(healthy) writes the files, ensures every container and waits until each is healthy,
         then removes the service's other containers.
       - C(plan) writes the files and reports in RV(would_change) which containers C(healthy)
-        would change; it touches no container (the engine drains those first).
+        would change, in RV(unhealthy) the others it would wait for, and in RV(would_remove)
+        the ones it would remove; it touches no container (the engine drains those first, and
+        skips C(healthy) when all three are empty).
       - C(config) writes the files only; the engine is not asked.
     type: str
     choices: [healthy, plan, config]
@@ -134,6 +136,18 @@ would_change:
   type: list
   elements: str
   returned: always
+unhealthy:
+  description:
+    - The containers that would not change but are not running healthy (with O(state=plan)).
+    - C(healthy) would wait for them, and fail at one that restarts or times out.
+  type: list
+  elements: str
+  returned: always
+would_remove:
+  description: The containers of the service that C(healthy) would remove (with O(state=plan)).
+  type: list
+  elements: str
+  returned: always
 removed:
   description: The containers of the service removed from this host.
   type: list
@@ -158,6 +172,7 @@ from ansible_collections.sovstack.cloud.plugins.module_utils.engine import (
     APIError,
     EngineError,
     connect,
+    health_of,
 )
 from ansible_collections.sovstack.cloud.plugins.module_utils.files import checksum, write_files
 
@@ -190,7 +205,9 @@ def main() -> None:
     files, contents = params["files"], params["contents"]
     if len(files) != len(contents):
         module.fail_json(msg=f"{len(files)} files but {len(contents)} contents: give one content per file")
-    result: dict[str, Any] = dict(changed_files=[], checksums={}, actions={}, would_change=[], removed=[])
+    result: dict[str, Any] = dict(
+        changed_files=[], checksums={}, actions={}, would_change=[], unhealthy=[], would_remove=[], removed=[]
+    )
     diff: dict[str, dict[str, Any]] = {"before": {}, "after": {}}
     try:
         result["changed_files"], result["checksums"] = write_files(
@@ -212,6 +229,8 @@ def main() -> None:
             current = None
             if state == "healthy":
                 remove_others(module, client, service, result)
+            else:
+                result["would_remove"] = others(module, client, service)
         except (EngineError, APIError) as exc:
             where = f"{current.name}: " if current else ""
             module.fail_json(msg=f"{params['engine']}: {where}{exc}", **result)
@@ -259,16 +278,26 @@ def ensure(
         result["actions"][container.name] = container.actions
         if state == "plan":
             result["would_change"].append(container.name)
+    elif state == "plan":
+        # unchanged, but `healthy` would still wait for it (or stop at it): name it
+        info = container.inspect() or {}
+        status = info.get("State") or {}
+        health = health_of(status).get("Status") or "none"
+        if not status.get("Running") or status.get("Restarting") or health not in ("healthy", "none"):
+            result["unhealthy"].append(container.name)
     return container
+
+
+def others(module: AnsibleModule, client: Any, service: str) -> list[str]:
+    """The containers labelled with the service that the list no longer names."""
+    wanted = {item["name"] for item in module.params["containers"]}
+    found = client.containers(all=True, filters={"label": f"{SERVICE_LABEL}={service}"})
+    return sorted(n.lstrip("/") for c in found for n in c.get("Names", [])[:1] if n.lstrip("/") not in wanted)
 
 
 def remove_others(module: AnsibleModule, client: Any, service: str, result: dict[str, Any]) -> None:
     """Remove the containers labelled with the service that the list no longer names."""
-    wanted = {item["name"] for item in module.params["containers"]}
-    found = client.containers(all=True, filters={"label": f"{SERVICE_LABEL}={service}"})
-    for name in sorted(n.lstrip("/") for c in found for n in c.get("Names", [])[:1]):
-        if name in wanted:
-            continue
+    for name in others(module, client, service):
         gone = Container(
             module,
             client,

@@ -114,7 +114,8 @@ def svc_containers(conf, *names):
 def test_service_host_writes_and_runs_a_service_in_one_call(rig):
     """A service's files and containers in one call: a second call changes nothing, a changed
     file restarts only the container that reads it (a plan names it first and touches
-    nothing), a container the list drops is removed; the files' contents are never shown."""
+    nothing), a container the list drops is removed (a plan names it first); the files'
+    contents are never shown."""
     secret = "s3cret-svc-4711"
     conf = "/etc/sovstack-test-svc"
     files = [{"path": f"{conf}/{n}/{n}.conf", "owner": "root", "group": "0", "mode": "0640"} for n in "ab"]
@@ -142,6 +143,7 @@ def test_service_host_writes_and_runs_a_service_in_one_call(rig):
         args["contents"][1] = "b changed\n"
         plan = service_host(rig, **args, state="plan")
         assert plan["would_change"] == ["svc_b"] and plan["changed_files"] == [f"{conf}/b/b.conf"]
+        assert (plan["unhealthy"], plan["would_remove"]) == ([], [])
         assert info(rig, "svc_b")["started_at"] == before["b"]
         time.sleep(1.1)  # StartedAt has a resolution the restart must be seen through
         third = service_host(rig, **args)
@@ -149,7 +151,10 @@ def test_service_host_writes_and_runs_a_service_in_one_call(rig):
         assert info(rig, "svc_a")["started_at"] == before["a"]
         assert info(rig, "svc_b")["started_at"] != before["b"]
 
-        fourth = service_host(rig, **{**args, "containers": svc_containers(conf, "a")})
+        fewer = {**args, "containers": svc_containers(conf, "a")}
+        assert service_host(rig, **fewer, state="plan")["would_remove"] == ["svc_b"]
+        assert info(rig, "svc_b")["running"]
+        fourth = service_host(rig, **fewer)
         assert fourth["removed"] == ["svc_b"] and fourth["actions"] == {}
         assert info(rig, "svc_b") is None and info(rig, "svc_a")["started_at"] == before["a"]
     finally:
