@@ -5,10 +5,12 @@ deployed on a fresh 3-host rig of its own.
                (timed, not part of the figures below)
   first        the first `sovstack deploy`: prechecks, every container pulled and started,
                the Galera and RabbitMQ clusters formed, keystone bootstrapped
-  no-change    the same deploy again: changed=0, nothing restarted
+  no-change    the same deploy again: changed=0, nothing restarted; by role, the tasks that
+               ran on a host and the module calls they made there (the round trips)
   reconfigure  one keystone setting changed: keystone restarts on each host, one at a time
 
 Not a test: it prints figures.   .venv/bin/python tests/bench/bench_deploy.py [--keep]
+(--keep: the rig and the bench's home stay; without it both go.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,15 +44,40 @@ def report(what: str, seconds: float, stdout: str) -> None:
     print(f"{what:54} {seconds:6.1f} s  ({changed(stdout)} changed)")
 
 
-def tasks_per_service(stdout: str) -> Counter[str]:
-    """Tasks that ran on a host (ok or changed, not skipped), by role, from the run's events."""
+# Actions Ansible runs on the controller alone: no round trip to a host.
+CONTROLLER_ACTIONS = {
+    "set_fact",
+    "assert",
+    "include_tasks",
+    "include_role",
+    "import_tasks",
+    "meta",
+    "debug",
+    "fail",
+}
+CONTROLLER_ACTIONS |= {"validate_argument_spec"}
+
+
+def tasks_per_service(stdout: str) -> tuple[Counter[str], Counter[str]]:
+    """From the run's events, by role: the tasks that ran on a host (ok or changed, not
+    skipped), and the module calls they made on the hosts (each loop item one; the actions
+    of the controller alone not counted)."""
     directory = Path(stdout.splitlines()[0].split("(log: ", 1)[1].rstrip(")"))
-    counts: Counter[str] = Counter()
+    tasks: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
     for path in (directory / "artifacts" / "run" / "job_events").glob("*.json"):
         event = json.loads(path.read_text())
-        if event.get("event") == "runner_on_ok":
-            counts[event["event_data"].get("role") or "(playbook)"] += 1
-    return counts
+        if event.get("event") != "runner_on_ok":
+            continue
+        data = event["event_data"]
+        role = data.get("role") or "(playbook)"
+        tasks[role] += 1
+        if data.get("task_action", "").rsplit(".", 1)[-1] in CONTROLLER_ACTIONS:
+            continue
+        res = data.get("res") or {}
+        items = res.get("results")
+        calls[role] += len([r for r in items if not r.get("skipped")]) if items is not None else 1
+    return tasks, calls
 
 
 def main() -> None:
@@ -85,10 +113,11 @@ def main() -> None:
         report("first deploy", seconds, out)
         seconds, out = sovstack(home, "deploy", "-i", str(inventory))
         report("no-change deploy", seconds, out)
-        counts = tasks_per_service(out)
-        print(f"  tasks that ran on a host, no-change deploy: {sum(counts.values())}")
-        for role, count in sorted(counts.items(), key=lambda item: -item[1]):
-            print(f"    {role:20} {count:4}")
+        tasks, calls = tasks_per_service(out)
+        print("  no-change deploy, by role: tasks that ran on a host, module calls on the hosts")
+        for role, count in sorted(tasks.items(), key=lambda item: -item[1]):
+            print(f"    {role:20} {count:4} {calls[role]:6}")
+        print(f"    {'all':20} {sum(tasks.values()):4} {sum(calls.values()):6}")
         (inventory / "group_vars" / "all" / "bench.yml").write_text("keystone_token_expiration: 7200\n")
         seconds, out = sovstack(home, "reconfigure", "-i", str(inventory))
         report("reconfigure (keystone token expiry)", seconds, out)
@@ -100,6 +129,7 @@ def main() -> None:
                 capture_output=True,
                 check=False,
             )
+            shutil.rmtree(home, ignore_errors=True)
         else:
             print(f"kept: SOVSTACK_HOME={home}")
 
