@@ -94,10 +94,30 @@ def service_containers(here: list[dict[str, Any]], config_root: str, lock_path: 
     return found
 
 
+def service_files(here: list[dict[str, Any]], config_root: str) -> list:
+    """Every file of a host's containers of a service: C(path) (C(ROOT/CONTAINER/DEST)),
+    C(owner) root, C(group) the container's uid, C(mode) (default 0640), and the C(src)
+    template, C(dest) and C(format) (default text) it is rendered and merged from."""
+    return [
+        {
+            "path": f"{config_root}/{container['name']}/{entry['dest']}",
+            "owner": "root",
+            "group": str(container.get("uid", 0)),
+            "mode": str(entry.get("mode", "0640")),
+            "src": entry["src"],
+            "dest": entry["dest"],
+            "format": entry.get("format", "text"),
+        }
+        for container in here
+        for entry in container.get("files", [])
+    ]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "catalog_containers": catalog_containers,
             "catalog_hosts": catalog_hosts,
             "service_containers": service_containers,
+            "service_files": service_files,
         }

@@ -110,6 +110,24 @@ def config_merge(
     return paths[-1].read_text()
 
 
+def config_merge_files(
+    texts: list[str],
+    files: list[dict[str, Any]],
+    overrides_dir: str,
+    service: str,
+    host: str,
+    groups: list[str],
+) -> list[str]:
+    """config_merge of each rendered file, with the C(dest) and C(format) of its entry in
+    `files` (the service_files filter's), in their order."""
+    if len(texts) != len(files):
+        raise AnsibleFilterError(f"{service}: {len(texts)} rendered files for {len(files)} files")
+    return [
+        config_merge(text, overrides_dir, service, entry["dest"], host, groups, entry.get("format", "text"))
+        for text, entry in zip(texts, files, strict=True)
+    ]
+
+
 def override_problems(
     overrides_dir: str, services: dict[str, list[str]], names: list[str], only: str | None = None
 ) -> list[str]:
@@ -189,6 +207,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "config_merge": config_merge,
+            "config_merge_files": config_merge_files,
             "override_problems": override_problems,
             "locked_image": locked_image,
             "rabbitmq_password_hash": rabbitmq_password_hash,

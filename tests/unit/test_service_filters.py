@@ -184,3 +184,31 @@ def test_service_containers_mount_the_files_and_keep_the_engines_defaults(tmp_pa
     }
     assert (second["volumes"], second["config_files"], second["cap_drop"]) == ([], [], [])
     assert second["network_mode"] == "none"
+
+
+def test_service_files_and_their_overrides_in_one_pass(tmp_path: Path):
+    """Every file of a host's containers, each merged with the overrides of its own name."""
+    from ansible_collections.sovstack.cloud.plugins.filter import catalog as filters
+
+    here = [
+        {
+            "name": "keystone",
+            "uid": 42401,
+            "files": [{"src": "k.j2", "dest": "keystone.conf", "format": "ini"}],
+        },
+        {"name": "cron", "files": [{"src": "c.j2", "dest": "crontab", "mode": "0600"}]},
+    ]
+    files = filters.service_files(here, "/etc/sovstack")
+    assert [(f["path"], f["group"], f["mode"], f["format"]) for f in files] == [
+        ("/etc/sovstack/keystone/keystone.conf", "42401", "0640", "ini"),
+        ("/etc/sovstack/cron/crontab", "0", "0600", "text"),
+    ]
+    write(tmp_path / "keystone" / "keystone.conf", "[token]\nexpiration = 7200\n")
+    write(tmp_path / "keystone" / "crontab", "* * * * * true\n")
+    merged = config.config_merge_files(
+        [CONF, "old\n"], files, str(tmp_path), "keystone", "node1", ["control"]
+    )
+    assert "expiration = 7200" in merged[0] and "provider = fernet" in merged[0]
+    assert merged[1] == "* * * * * true\n"
+    with pytest.raises(AnsibleFilterError, match="1 rendered files for 2 files"):
+        config.config_merge_files([CONF], files, str(tmp_path), "keystone", "node1", [])
