@@ -408,11 +408,9 @@ def test_image_absent_and_pruned(rig):
         gone = run_module(
             rig, module, {"engine": rig.engine, "name": "sovstack-test/busybox:1", "state": "absent"}
         )
-        assert gone["status"] == "CHANGED"
-        assert (
-            run_module(rig, module, {"engine": rig.engine, "name": image, "state": "absent"})["status"]
-            == "CHANGED"
-        )
+        assert gone["status"] == "CHANGED", gone.get("msg")
+        untagged = run_module(rig, module, {"engine": rig.engine, "name": image, "state": "absent"})
+        assert untagged["status"] == "CHANGED", untagged.get("msg")  # once failed on podman, cause unseen
         assert image_ids(rig) == in_use - {used}
     finally:
         # the test images back, for the tests that follow, whatever failed above
