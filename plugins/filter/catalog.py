@@ -67,6 +67,12 @@ PASSED = (
 )
 
 
+def _file_path(config_root: str, container: dict[str, Any], entry: dict[str, Any]) -> str:
+    """Where a container's file is rendered on the host: ROOT/CONTAINER/DEST (the directory
+    the container mounts at its config path)."""
+    return f"{config_root}/{container['name']}/{entry['dest']}"
+
+
 def service_containers(here: list[dict[str, Any]], config_root: str, lock_path: str) -> list:
     """The containers of catalog_containers as module sovstack.cloud.service_host takes them:
     each from the image the lock pins, its rendered files mounted read-only at its config path
@@ -76,7 +82,7 @@ def service_containers(here: list[dict[str, Any]], config_root: str, lock_path: 
     found = []
     for container in here:
         directory = f"{config_root}/{container['name']}"
-        files = [f"{directory}/{entry['dest']}" for entry in container.get("files", [])]
+        files = [_file_path(config_root, container, entry) for entry in container.get("files", [])]
         mounts = [f"{directory}:{container['config_path']}:ro"] if files else []
         found.append(
             {
@@ -100,7 +106,7 @@ def service_files(here: list[dict[str, Any]], config_root: str) -> list:
     template, C(dest) and C(format) (default text) it is rendered and merged from."""
     return [
         {
-            "path": f"{config_root}/{container['name']}/{entry['dest']}",
+            "path": _file_path(config_root, container, entry),
             "owner": "root",
             "group": str(container.get("uid", 0)),
             "mode": str(entry.get("mode", "0640")),

@@ -215,11 +215,18 @@ def stamped_before(stamped: list[str], until: int, lines: int = 20) -> list[str]
     (`logs --timestamps`) stamped before `until` (nanoseconds); when none is, the last lines."""
     kept = []
     for line in stamped:
-        stamp, _, rest = line.partition(" ")
-        at = instant(stamp)
+        at, text = _stamp(line)
         if at is None or at < until:
-            kept.append(rest if at is not None else line)
-    return kept[-lines:] or [line.partition(" ")[2] for line in stamped[-lines:]]
+            kept.append(text)
+    return kept[-lines:] or [_stamp(line)[1] for line in stamped[-lines:]]
+
+
+def _stamp(line: str) -> tuple[int | None, str]:
+    """A `logs --timestamps` line as (its time in nanoseconds, its text); (None, the line)
+    when it does not begin with a time."""
+    stamp, _, rest = line.partition(" ")
+    at = instant(stamp)
+    return (at, rest) if at is not None else (None, line)
 
 
 def run_boundary(state: dict[str, Any]) -> int | None:

@@ -220,9 +220,11 @@ def main() -> None:
     if state != "config":
         client = connect(module)
         current = None
+        ensured: list[Container] = []
         try:
             for item in params["containers"]:
                 current = ensure(module, client, service, item, state, result)
+                ensured.append(current)
                 if current.diff["after"]:
                     diff["before"][current.name] = current.diff["before"]
                     diff["after"][current.name] = current.diff["after"]
@@ -235,12 +237,7 @@ def main() -> None:
             where = f"{current.name}: " if current else ""
             module.fail_json(msg=f"{params['engine']}: {where}{exc}", **result)
         if state == "healthy" and not module.check_mode:
-            result["containers"] = {
-                item["name"]: Container(
-                    module, client, {"name": item["name"], "engine": params["engine"]}
-                ).summary()
-                for item in params["containers"]
-            }
+            result["containers"] = {container.name: container.summary() for container in ensured}
     result["changed"] = bool(result["changed_files"] or result["actions"] or result["removed"])
     if module._diff:
         result["diff"] = diff
@@ -292,7 +289,8 @@ def others(module: AnsibleModule, client: Any, service: str) -> list[str]:
     """The containers labelled with the service that the list no longer names."""
     wanted = {item["name"] for item in module.params["containers"]}
     found = client.containers(all=True, filters={"label": f"{SERVICE_LABEL}={service}"})
-    return sorted(n.lstrip("/") for c in found for n in c.get("Names", [])[:1] if n.lstrip("/") not in wanted)
+    names = (c["Names"][0].lstrip("/") for c in found if c.get("Names"))
+    return sorted(name for name in names if name not in wanted)
 
 
 def remove_others(module: AnsibleModule, client: Any, service: str, result: dict[str, Any]) -> None:
