@@ -73,8 +73,11 @@ def extra_var(text: str) -> dict[str, Any]:
 
 
 def cmd_rig_up(args: argparse.Namespace) -> int:
-    state = rig.up(args.name, args.hosts, args.engine, args.subnet, say)
-    print(f"\nrig {state.name!r} is up: {len(state.hosts)} hosts on {state.subnet}, engine {state.engine}")
+    state = rig.up(args.name, args.hosts, args.engine, args.subnet, say, suite=args.suite)
+    print(
+        f"\nrig {state.name!r} is up: {len(state.hosts)} Debian {state.suite} hosts on {state.subnet},"
+        f" engine {state.engine}"
+    )
     for host in state.hosts:
         print(f"  {host.name:8} {host.address:15} {host.engine:7} container {host.container}")
     inventory = rig.inventory_path(state.name)
@@ -98,7 +101,8 @@ def cmd_rig_status(args: argparse.Namespace) -> int:
     if state is None:
         print(f"rig {args.name!r} is not up")
         return 1
-    print(f"rig {state.name!r}: {state.subnet}, engine {state.engine}, image {state.image}")
+    print(f"rig {state.name!r}: Debian {state.suite}, {state.subnet}, engine {state.engine}")
+    print(f"  image {state.image}")
     healthy = True
     engines = {host.name: host.engine for host in state.hosts}
     for host in hosts:
@@ -290,7 +294,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
         client, defs, options, say, workdir=images_dir(), jobs=args.jobs, rebuild=args.rebuild
     )
     results = builder.build(names)
-    images.record_built(images_dir(), results)
+    images.record_built(images_dir(), options.suite, results, say)
     if "registry" in names:
         tag = builder.tag("registry")
         image_id = client.images.get(tag).id
@@ -300,6 +304,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     built = [r for r in results if r.built]
     print(
         f"\n{len(built)} built, {len(results) - len(built)} up to date, in {time.monotonic() - started:.1f} s"
+        f", from {images.release(options.suite)}"
     )
     for result in results:
         print(f"  {result.name:22} {result.tag}{'' if result.built else '  (up to date)'}")
@@ -313,11 +318,18 @@ def push(client: Any, args: argparse.Namespace, names: list[str] | None) -> int:
 
     registry = registry_of(args)
     registry.ping()
-    tags = images.built_tags(client, images_dir(), names)
+    suite, tags = images.built_tags(client, images_dir(), names)
     lock_file = lock_path(args)
     lock = Lock.load(lock_file) if lock_file.is_file() else Lock(args.registry, args.namespace, {})
     if lock.registry != args.registry or lock.namespace != args.namespace:
         lock = Lock(args.registry, args.namespace, {})  # pins of another registry do not carry over
+    others = sorted(n for n, e in lock.images.items() if e.get("suite", "") != suite and n not in tags)
+    if others:
+        raise SovstackError(
+            f"{lock_file} pins images of {lock.suite} ({', '.join(others[:5])}"
+            f"{', ...' if len(others) > 5 else ''}) and these are {suite}'s: one lock holds one suite."
+            f" Push the whole {suite} set (without --only), or give another --lock"
+        )
     todo = {}
     for name, tag in tags.items():
         entry = lock.images.get(name, {})
@@ -381,7 +393,7 @@ def cmd_images_export(args: argparse.Namespace) -> int:
         raise SovstackError(
             "no container engine answers here: the images are built on this machine's dockerd"
         )
-    tags = images.built_tags(client, images_dir(), args.only)
+    _, tags = images.built_tags(client, images_dir(), args.only)
     target = Path(args.file)
     with tempfile.TemporaryDirectory(prefix="sovstack-export-", dir=target.parent) as tmp:
         saved = Path(tmp) / "images.tar"
@@ -485,6 +497,11 @@ def build_parser() -> Parser:
         "one for every host, or one per host in order, e.g. docker,podman,docker (default docker)",
     )
     up.add_argument("--subnet", help=f"IPv4 network of the rig (default {rig.DEFAULT_SUBNET})")
+    up.add_argument(
+        "--suite",
+        choices=rig.HOST_SUITES,
+        help=f"the hosts' Debian release (default {rig.DEFAULT_HOST_SUITE}; a rig keeps its own)",
+    )
     up.set_defaults(func=cmd_rig_up)
     down = rig_commands.add_parser("down", help="remove everything the rig made, and nothing else")
     down.add_argument("--keep-image", action="store_true", help="keep the host image for the next `up`")

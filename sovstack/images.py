@@ -5,6 +5,10 @@ needed), every other image in a container from its parent that installs its pack
 committed with the image's entry point, user, healthcheck and labels. An image is tagged
 ``sovstack/NAME:HASH`` where HASH covers its definition, its files and its parent's HASH, so
 an image is rebuilt exactly when it or an ancestor changed.
+
+The set is built from one Debian suite (DEFAULT_SUITE unless `--suite` names another). The
+suite is part of every tag (``sovstack/NAME:SUITE-HASH``), of its labels, the lock and the
+SBOMs, so that images of two suites never share a tag or a digest.
 """
 
 from __future__ import annotations
@@ -39,11 +43,20 @@ from sovstack.errors import SovstackError
 from sovstack.paths import collection_root, state_home
 
 REPO = "sovstack"
-DEFAULT_SUITE = "bookworm"
+# Debian 13: OpenStack 2025.1. bookworm (Debian 12, OpenStack Zed) stays buildable with
+# --suite, to patch a cloud that runs it.
+DEFAULT_SUITE = "trixie"
 ENTRYPOINT = ["/usr/local/bin/sovstack-start"]
 PACKAGES_FILE = "/usr/share/sovstack/packages.tsv"
 LABEL_NAME = "sovstack.image.name"
 LABEL_DEFINITION = "sovstack.image.definition"
+LABEL_SUITE = "sovstack.image.suite"
+# What each suite brings, for messages and docs; another suite builds too, unnamed here.
+RELEASES = {
+    "bookworm": "Debian 12, OpenStack Zed 2022.2",
+    "trixie": "Debian 13, OpenStack 2025.1 Epoxy",
+}
+SUITE_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 FIELDS = {
     "description": str,
     "parent": str,
@@ -160,6 +173,11 @@ def load_definitions(path: Path | None = None) -> dict[str, ImageDef]:
     return defs
 
 
+def release(suite: str) -> str:
+    """A suite with what it brings: `trixie (Debian 13, OpenStack 2025.1 Epoxy)`."""
+    return f"{suite} ({RELEASES[suite]})" if suite in RELEASES else suite
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -224,10 +242,13 @@ class BuildOptions:
 
     @classmethod
     def make(cls, suite: str | None, lines: Iterable[str] | None, mirror: str) -> BuildOptions:
-        suite = suite or DEFAULT_SUITE
         if lines:
             sources = tuple(AptSource.parse(line) for line in lines)
-        else:
+            suite = suite or sources[0].suite  # the sources name the suite when --suite does not
+        suite = suite or DEFAULT_SUITE
+        if not SUITE_RE.match(suite):
+            raise SovstackError(f"--suite {suite!r} is not a Debian suite name (such as trixie or bookworm)")
+        if not lines:
             security = mirror + "-security" if mirror.endswith("/debian") else None
             defaults = [f"deb {mirror} {suite} main", f"deb {mirror} {suite}-updates main"]
             if security:
@@ -277,8 +298,8 @@ def definition_hashes(defs: dict[str, ImageDef], options: BuildOptions, files_ro
     return hashes
 
 
-def tag_of(name: str, digest: str) -> str:
-    return f"{REPO}/{name}:{digest}"
+def tag_of(name: str, digest: str, suite: str) -> str:
+    return f"{REPO}/{name}:{suite}-{digest}"
 
 
 def check_sources(options: BuildOptions, timeout: float = 15.0) -> None:
@@ -349,6 +370,8 @@ path-exclude=/usr/share/info/*
 path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 CONF
+# trixie's minbase has no adduser (bookworm's has): the packages' maintainer scripts need it
+[ -f /etc/adduser.conf ] || apt-get install -y -q --no-install-recommends adduser
 sed -i -e 's/^#\?LAST_SYSTEM_UID=.*/LAST_SYSTEM_UID=64999/' \
     -e 's/^#\?LAST_SYSTEM_GID=.*/LAST_SYSTEM_GID=64999/' \
     /etc/adduser.conf
@@ -391,7 +414,7 @@ class Builder:
         self.replaced: list[str] = []  # ids of images a rebuild took the tag from, oldest first
 
     def tag(self, name: str) -> str:
-        return tag_of(name, self.hashes[name])
+        return tag_of(name, self.hashes[name], self.options.suite)
 
     def present(self, name: str) -> bool:
         """The image of the current definition is in the engine, built on the parent image
@@ -419,7 +442,10 @@ class Builder:
         check_sources(self.options)
         for sub in ("logs", "apt"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        self.say(f"images: {len(todo)} to build, {len(names) - len(todo)} up to date ({self.jobs} at a time)")
+        self.say(
+            f"images: {len(todo)} to build from {release(self.options.suite)},"
+            f" {len(names) - len(todo)} up to date ({self.jobs} at a time)"
+        )
         root_rootfs = self.ensure_rootfs()
         self.update_lists(root_rootfs)
         # Long chains first: an image with many descendants unblocks the most work.
@@ -637,6 +663,7 @@ class Builder:
             "org.opencontainers.image.base.name": self.tag(image.parent) if image.parent else "",
             LABEL_NAME: image.name,
             LABEL_DEFINITION: self.hashes[image.name],
+            LABEL_SUITE: self.options.suite,
             "sovstack.image.package": main_package(self.defs, image.name),
             "sovstack.image.user": image.user,
             "sovstack.image.config": image.config or "",
@@ -697,9 +724,11 @@ class Packages:
 
     name: str
     rows: list[dict[str, str]] = field(default_factory=list)
+    suite: str = ""  # the Debian suite the packages come from
 
     @classmethod
     def of_image(cls, client: docker.DockerClient, name: str, tag: str) -> Packages:
+        suite = str((client.images.get(tag).labels or {}).get(LABEL_SUITE, ""))
         container = client.containers.create(tag, entrypoint=["/bin/true"], command=[])
         try:
             text = read_file(container, PACKAGES_FILE)
@@ -717,11 +746,12 @@ class Packages:
                     "source_version": source_version or version,
                 }
             )
-        return cls(name, rows)
+        return cls(name, rows, suite)
 
     def spdx(self, image_ref: str) -> dict[str, Any]:
         """An SPDX 2.3 document: the image and every Debian package in it."""
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        distro = f"&distro={self.suite}" if self.suite else ""
         packages = [
             {
                 "SPDXID": f"SPDXRef-Package-{re.sub(r'[^A-Za-z0-9.-]', '-', row['package'])}",
@@ -738,7 +768,7 @@ class Packages:
                         "referenceCategory": "PACKAGE-MANAGER",
                         "referenceType": "purl",
                         "referenceLocator": (
-                            f"pkg:deb/debian/{row['package']}@{row['version']}?arch={row['arch']}"
+                            f"pkg:deb/debian/{row['package']}@{row['version']}?arch={row['arch']}{distro}"
                         ),
                     }
                 ],
@@ -751,34 +781,56 @@ class Packages:
             "SPDXID": "SPDXRef-DOCUMENT",
             "name": f"sovstack image {self.name}",
             "documentNamespace": f"https://sovstack.invalid/spdx/{image_ref.replace('@', '/')}",
-            "creationInfo": {"created": created, "creators": ["Tool: sovstack"]},
+            "creationInfo": {
+                "created": created,
+                "creators": ["Tool: sovstack"],
+                "comment": f"built from Debian {self.suite or '(suite not recorded)'}",
+            },
             "packages": packages,
             "documentDescribes": [p["SPDXID"] for p in packages],
         }
 
 
-def record_built(workdir: Path, results: list[Built]) -> None:
-    """built.json: the image set of the latest build, which push and export take."""
+def record_built(workdir: Path, suite: str, results: list[Built], say: Say) -> None:
+    """built.json: the image set of the latest build (its suite and each image's tag), which
+    push and export take. A build of another suite starts a new set: one set is one suite."""
     path = workdir / "built.json"
-    known = json.loads(path.read_text()) if path.is_file() else {}
+    old = read_built(path)
+    known = old["images"] if old and old["suite"] == suite else {}
+    if old and old["suite"] != suite:
+        say(f"images: the built set is now {suite}'s (it was {old['suite']}'s; those images stay)")
     known.update({r.name: r.tag for r in results})
     workdir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(known.items())), indent=2) + "\n")
+    data = {"suite": suite, "images": dict(sorted(known.items()))}
+    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def built_tags(client: docker.DockerClient, workdir: Path, names: Iterable[str] | None) -> dict[str, str]:
-    """The built images (name -> tag) of the latest build, all or the named ones; each must
-    still be in the engine."""
-    path = workdir / "built.json"
+def read_built(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    if "images" not in data:  # written before sets had a suite: they were all bookworm
+        data = {"suite": "bookworm", "images": data}
+    return data
+
+
+def built_tags(
+    client: docker.DockerClient, workdir: Path, names: Iterable[str] | None
+) -> tuple[str, dict[str, str]]:
+    """The suite of the latest build and its images (name -> tag), all or the named ones;
+    each must still be in the engine."""
+    path = workdir / "built.json"
+    data = read_built(path)
+    if data is None:
         raise SovstackError(f"nothing is built yet ({path} is missing): run `sovstack images build`")
-    known: dict[str, str] = json.loads(path.read_text())
+    suite: str = data["suite"]
+    known: dict[str, str] = data["images"]
     if names:
         for name in names:
             if name not in known:
                 raise SovstackError(
-                    f"image {name!r} is not built{did_you_mean(name, known)}:"
-                    f" run `sovstack images build --only {name}`"
+                    f"image {name!r} is not built for {suite}{did_you_mean(name, known)}:"
+                    f" run `sovstack images build --suite {suite} --only {name}`"
                 )
         known = {name: known[name] for name in names}
     for name, tag in known.items():
@@ -786,9 +838,9 @@ def built_tags(client: docker.DockerClient, workdir: Path, names: Iterable[str] 
             client.images.get(tag)
         except docker.errors.ImageNotFound:
             raise SovstackError(
-                f"image {name} ({tag}) is gone from the engine: run `sovstack images build`"
+                f"image {name} ({tag}) is gone from the engine: run `sovstack images build --suite {suite}`"
             ) from None
-    return known
+    return suite, known
 
 
 def write_sbom(client: docker.DockerClient, name: str, tag: str, ref: str, directory: Path) -> Path:

@@ -268,6 +268,7 @@ def lock_entry(registry: str, namespace: str, image: ArchiveImage, digest: str) 
         "digest": digest,
         "tag": image.version,
         "id": sha256(image.config),
+        "suite": labels.get("sovstack.image.suite", ""),
         "package": labels.get("sovstack.image.package", ""),
         "version": labels.get("org.opencontainers.image.version", ""),
         "created": labels.get("org.opencontainers.image.created", ""),
@@ -295,6 +296,12 @@ class Lock:
                 raise SovstackError(f"{path}: images.{name}: no `digest: sha256:...`")
         return cls(str(data.get("registry", "")), str(data.get("namespace", "sovstack")), data["images"])
 
+    @property
+    def suite(self) -> str:
+        """The Debian suite of the set: one lock holds the images of one suite."""
+        suites = sorted({str(entry.get("suite", "")) for entry in self.images.values()})
+        return suites[0] if len(suites) == 1 else ",".join(suites)
+
     def dump(self, path: Path) -> None:
         header = (
             "# sovstack image lock: what a deploy runs, by digest. Written by `sovstack images push`\n"
@@ -304,6 +311,7 @@ class Lock:
             "version": LOCK_VERSION,
             "registry": self.registry,
             "namespace": self.namespace,
+            "suite": self.suite,
             "images": {name: self.images[name] for name in sorted(self.images)},
         }
         path.parent.mkdir(parents=True, exist_ok=True)

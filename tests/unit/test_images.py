@@ -82,11 +82,56 @@ def test_files_are_part_of_the_definition(tmp_path):
 
 
 def test_default_sources_are_the_suite_its_updates_and_security():
+    assert OPTIONS.suite == images.DEFAULT_SUITE == "trixie"
     assert [s.line for s in OPTIONS.apt_sources] == [
-        "deb http://deb.debian.org/debian bookworm main",
-        "deb http://deb.debian.org/debian bookworm-updates main",
-        "deb http://deb.debian.org/debian-security bookworm-security main",
+        "deb http://deb.debian.org/debian trixie main",
+        "deb http://deb.debian.org/debian trixie-updates main",
+        "deb http://deb.debian.org/debian-security trixie-security main",
     ]
+    bookworm = images.BuildOptions.make("bookworm", None, "http://deb.debian.org/debian")
+    assert bookworm.apt_sources[0].line == "deb http://deb.debian.org/debian bookworm main"
+    # sources without --suite name it
+    assert (
+        images.BuildOptions.make(None, ["deb http://m.example/debian bookworm main"], "x").suite == "bookworm"
+    )
+    with pytest.raises(SovstackError, match=r"^--suite 'Trixie;' is not a Debian suite name"):
+        images.BuildOptions.make("Trixie;", None, "http://deb.debian.org/debian")
+
+
+def test_the_suite_is_in_every_tag_and_two_suites_share_none():
+    bookworm = images.BuildOptions.make("bookworm", None, "http://deb.debian.org/debian")
+    ours = images.definition_hashes(DEFS, OPTIONS, FILES)
+    theirs = images.definition_hashes(DEFS, bookworm, FILES)
+    assert (
+        images.tag_of("keystone", ours["keystone"], "trixie")
+        == f"sovstack/keystone:trixie-{ours['keystone']}"
+    )
+    assert not {images.tag_of(n, ours[n], "trixie") for n in DEFS} & {
+        images.tag_of(n, theirs[n], "bookworm") for n in DEFS
+    }
+
+
+def test_a_build_of_another_suite_starts_a_new_built_set(tmp_path):
+    said: list[str] = []
+    images.record_built(
+        tmp_path, "trixie", [images.Built("base", "sovstack/base:trixie-1", True)], said.append
+    )
+    images.record_built(
+        tmp_path, "trixie", [images.Built("mariadb", "sovstack/mariadb:trixie-2", True)], said.append
+    )
+    assert said == []
+    assert images.read_built(tmp_path / "built.json") == {
+        "suite": "trixie",
+        "images": {"base": "sovstack/base:trixie-1", "mariadb": "sovstack/mariadb:trixie-2"},
+    }
+    images.record_built(
+        tmp_path, "bookworm", [images.Built("base", "sovstack/base:bookworm-3", True)], said.append
+    )
+    assert images.read_built(tmp_path / "built.json") == {
+        "suite": "bookworm",
+        "images": {"base": "sovstack/base:bookworm-3"},
+    }
+    assert said == ["images: the built set is now bookworm's (it was trixie's; those images stay)"]
 
 
 def test_apt_source_with_options_and_a_bad_one():
