@@ -19,6 +19,10 @@ An entry (docs/services.md, "The catalog"):
   endpoints   the keystone catalog entries: {type, port: a port NAME, path}
   serial      true: its containers restart one host at a time, stopping at the first that
               does not become healthy
+  form_together
+              true (with serial): a new cluster forms only with its members started
+              together (RabbitMQ 4: each waits for its peers), so while none of its hosts
+              has its container yet, every host starts at once; a running one still rolls
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ FIELDS = (
     "databases",
     "endpoints",
     "serial",
+    "form_together",
 )
 CONTAINER_FIELDS = ("image", "group")
 PORT_FIELDS = ("port", "container", "processes")
@@ -80,7 +85,10 @@ def _check(path: Path, data: Any, role: str) -> dict[str, Any]:
         "databases": list(data.get("databases") or []),
         "endpoints": list(data.get("endpoints") or []),
         "serial": bool(data.get("serial", False)),
+        "form_together": bool(data.get("form_together", False)),
     }
+    if entry["form_together"] and not entry["serial"]:
+        raise fail("form_together", "only for a serial service (one that rolls): set serial: true")
     containers = data.get("containers")
     if not isinstance(containers, dict) or not containers:
         raise fail("containers", "missing: name each container with its image and group")

@@ -118,6 +118,10 @@ def test_the_docs_list_the_files_a_new_service_touches():
             "name: demo\nlayer: base\ncontainers: {x: {image: x, group: g}}\nrestart: all\n",
             "restart: unknown field",
         ),
+        (
+            "name: demo\nlayer: base\ncontainers: {x: {image: x, group: g}}\nform_together: true\n",
+            "form_together: only for a serial service",
+        ),
     ],
 )
 def test_a_broken_entry_is_named_by_file_and_key(tmp_path: Path, text: str, message: str):
