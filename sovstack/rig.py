@@ -44,7 +44,12 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
 
 # What goes into the host image. Changing any of it changes the image tag, so a new
 # definition builds a new image and an unchanged one is reused.
-HOST_SUITE = "bookworm"
+# The Debian release of the hosts (`rig up --suite`): a rig is made of one. Both are tested:
+# Debian 13 by every rig of the test suite, Debian 12 by tests/integration/test_debian12_hosts.py.
+# trixie's docker.io (26.1) and podman (5.4) run in a rig host here, on cgroup v1 (podman
+# warns that v1 is deprecated).
+HOST_SUITES = ("bookworm", "trixie")
+DEFAULT_HOST_SUITE = "trixie"
 HOST_PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -97,6 +102,7 @@ class RigState:
     engine: str  # as given to `rig up --engine`: one engine, or one per host (docker,podman,docker)
     image: str
     hosts: list[RigHost]
+    suite: str = "bookworm"  # the hosts' Debian release (a rig made before the choice: bookworm)
 
     @classmethod
     def load(cls, path: Path) -> RigState:
@@ -283,13 +289,13 @@ def apt_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def image_tag() -> str:
-    definition = json.dumps([HOST_SUITE, HOST_PACKAGES, HOSTKEYS_UNIT, 1]).encode()
-    return f"{IMAGE_REPO}:{hashlib.sha256(definition).hexdigest()[:12]}"
+def image_tag(suite: str) -> str:
+    definition = json.dumps([suite, HOST_PACKAGES, HOSTKEYS_UNIT, 1]).encode()
+    return f"{IMAGE_REPO}:{suite}-{hashlib.sha256(definition).hexdigest()[:12]}"
 
 
-def ensure_image(client: docker.DockerClient, say: Say) -> str:
-    tag = image_tag()
+def ensure_image(client: docker.DockerClient, suite: str, say: Say) -> str:
+    tag = image_tag(suite)
     try:
         client.images.get(tag)
         say(f"image: {tag} (cached)")
@@ -300,21 +306,21 @@ def ensure_image(client: docker.DockerClient, say: Say) -> str:
         apt_install(["debootstrap"], say)
     mirror = apt_mirror()
     started = time.monotonic()
-    say(f"image: building {tag} from {HOST_SUITE} ({mirror}), about a minute")
+    say(f"image: building {tag} from {suite} ({mirror}), about a minute")
     with tempfile.TemporaryDirectory(prefix="sovstack-rig-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "root"
         argv = [
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(HOST_PACKAGES)}",
-            HOST_SUITE,
+            suite,
             str(root),
             mirror,
         ]
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = " / ".join(proc.stdout.strip().splitlines()[-3:])
-            raise SovstackError(f"debootstrap {HOST_SUITE} from {mirror} failed: {tail}")
+            raise SovstackError(f"debootstrap {suite} from {mirror} failed: {tail}")
         _finish_host_root(root)
         tarball = Path(tmp) / "root.tar"
         _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tarball), "."])
@@ -325,7 +331,7 @@ def ensure_image(client: docker.DockerClient, say: Say) -> str:
             changes=[
                 'CMD ["/sbin/init"]',
                 "ENV container=docker",
-                f'LABEL {IMAGE_LABEL}="{HOST_SUITE}"',
+                f'LABEL {IMAGE_LABEL}="{suite}"',
             ],
         )
     say(f"image: built {tag} in {time.monotonic() - started:.0f} s")
@@ -557,8 +563,12 @@ def ensure_inotify(say: Say, path: Path = INOTIFY_SYSCTL) -> None:
     )
 
 
-def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) -> RigState:
+def up(
+    name: str, hosts: int, engine: str, subnet_text: str | None, say: Say, suite: str | None = None
+) -> RigState:
     check_name(name)
+    if suite is not None and suite not in HOST_SUITES:
+        raise SovstackError(f"--suite {suite}: the rig's hosts run {' or '.join(HOST_SUITES)}")
     if not 1 <= hosts <= MAX_HOSTS:
         raise SovstackError(f"--hosts must be between 1 and {MAX_HOSTS}, got {hosts}")
     engines = parse_engines(engine, hosts)
@@ -582,6 +592,11 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
                 f"rig {name!r} was made for engines {','.join(before)}, "
                 f"not {','.join(engines[: len(before)])}: `sovstack rig down` first"
             )
+        if suite is not None and suite != previous.suite:
+            raise SovstackError(
+                f"rig {name!r} runs Debian {previous.suite}, not {suite}: `sovstack rig down` first"
+            )
+    suite = suite or (previous.suite if previous else DEFAULT_HOST_SUITE)
     subnet = parse_subnet(subnet_text or (previous.subnet if previous else DEFAULT_SUBNET), hosts)
     ensure_tools(say)
     ensure_inotify(say)
@@ -591,7 +606,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
     client = connect_engine(say, start=True)
     assert client is not None
     check_clash(subnet, name, host_routes(), docker_networks(client))
-    image = ensure_image(client, say)
+    image = ensure_image(client, suite, say)
     ensure_network(client, name, subnet, say)
     key = ensure_key(directory, say)
     rig_hosts = [
@@ -607,7 +622,7 @@ def up(name: str, hosts: int, engine: str, subnet_text: str | None, say: Say) ->
         ensure_host(client, name, host, image, key, say)
     wait_for_ssh(rig_hosts)
     say(f"ssh: {len(rig_hosts)} hosts answer")
-    state = RigState(name=name, subnet=str(subnet), engine=engine, image=image, hosts=rig_hosts)
+    state = RigState(name=name, subnet=str(subnet), engine=engine, image=image, hosts=rig_hosts, suite=suite)
     inventory = inventory_path(name)
     write_if_changed(inventory / "topology.yml", yaml.safe_dump(topology_data(state, key), sort_keys=False))
     write_group_vars(inventory)

@@ -114,11 +114,28 @@ def test_a_rig_state_of_one_engine_loads_with_its_engine_on_every_host(tmp_path)
     assert rig.RigState.load(path).hosts[0].engine == "podman"
 
 
-def test_image_tag_follows_the_definition(monkeypatch):
-    tag = rig.image_tag()
-    assert tag == rig.image_tag()
+def test_image_tag_follows_the_definition_and_names_the_suite(monkeypatch):
+    tag = rig.image_tag("bookworm")
+    assert tag == rig.image_tag("bookworm")
+    assert tag.startswith("sovstack/rig-host:bookworm-")
+    assert rig.image_tag("trixie").startswith("sovstack/rig-host:trixie-")
     monkeypatch.setattr(rig, "HOST_PACKAGES", (*rig.HOST_PACKAGES, "vim"))
-    assert rig.image_tag() != tag
+    assert rig.image_tag("bookworm") != tag
+
+
+def test_a_rig_keeps_its_suite(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOVSTACK_HOME", str(tmp_path))
+    monkeypatch.setattr(rig, "require_root", lambda: None)
+    with pytest.raises(SovstackError, match=r"^--suite sid: the rig's hosts run bookworm or trixie$"):
+        rig.up("lab", 3, "docker", None, print, suite="sid")
+    state = tmp_path / "rigs" / "lab" / "rig.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(
+        '{"name": "lab", "subnet": "10.77.5.0/24", "engine": "docker", "image": "i", "suite": "trixie",'
+        ' "hosts": [{"name": "node1", "address": "10.77.5.11", "container": "c1"}]}'
+    )
+    with pytest.raises(SovstackError, match=r"runs Debian trixie, not bookworm: `sovstack rig down` first$"):
+        rig.up("lab", 1, "docker", None, print, suite="bookworm")
 
 
 def test_write_if_changed_keeps_mtime_when_equal(tmp_path):
