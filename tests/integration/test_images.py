@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 import yaml
+from ansible_collections.sovstack.cloud.plugins.module_utils import catalog
 
 from sovstack import images
 from sovstack.registry import Lock, Registry
@@ -22,6 +23,7 @@ from tests.conftest import sovstack
 from tests.integration.conftest import PLAYBOOKS, run_module, run_playbooks
 
 DEFS = images.load_definitions()
+CATALOG = catalog.load()
 SERVICES = sorted(name for name, image in DEFS.items() if not image.abstract)
 
 # Services that start here from the image alone, or with a few lines of configuration mounted
@@ -63,14 +65,16 @@ def built(images_built, sovstack_home: Path) -> dict[str, str]:
     return json.loads((sovstack_home / "images" / "built.json").read_text())
 
 
-def test_every_image_is_built_with_its_labels(built, engine_client):
+def test_every_image_is_built_with_its_labels(built, engine_client, images_built):
     assert sorted(built) == sorted(DEFS)
+    assert f"from {images.release(images.DEFAULT_SUITE)}" in images_built.stdout
     assert engine_client.containers.list(all=True, filters={"label": "sovstack.image.build"}) == []
     for name, tag in built.items():
         attrs = engine_client.images.get(tag).attrs
         labels = attrs["Config"]["Labels"]
         assert labels["sovstack.image.name"] == name
-        assert tag.endswith(":" + labels["sovstack.image.definition"])
+        assert tag.endswith(f":{images.DEFAULT_SUITE}-" + labels["sovstack.image.definition"])
+        assert labels["sovstack.image.suite"] == images.DEFAULT_SUITE
         assert labels["org.opencontainers.image.version"], name
         assert labels["org.opencontainers.image.created"].endswith("Z"), name
         assert attrs["Config"]["Entrypoint"] == images.ENTRYPOINT
@@ -170,6 +174,8 @@ def test_lock_pins_every_image_as_the_registry_holds_it(pushed, built, sovstack_
     rig, lock, _ = pushed
     assert lock.registry == rig.registry
     assert sorted(lock.images) == sorted(DEFS)
+    assert lock.suite == images.DEFAULT_SUITE
+    assert yaml.safe_load((sovstack_home / "images" / "images.lock.yml").read_text())["suite"] == "trixie"
     registry = Registry(rig.registry, insecure=True)
     for name, entry in lock.images.items():
         assert entry["image"] == f"{rig.registry}/sovstack/{name}@{entry['digest']}"
@@ -186,11 +192,17 @@ def test_sbom_lists_every_package_with_its_version(pushed, built, engine_client,
     versions = {p["name"]: p["versionInfo"] for p in sbom["packages"]}
     label = engine_client.images.get(built["keystone"]).labels["org.opencontainers.image.version"]
     assert versions["keystone"] == label
+    assert label.startswith("2:27."), label  # keystone of OpenStack 2025.1
+    assert sbom["creationInfo"]["comment"] == "built from Debian trixie"
+    purls = [p["externalRefs"][0]["referenceLocator"] for p in sbom["packages"]]
+    assert all(purl.endswith("&distro=trixie") for purl in purls), purls[:3]
     dpkg = engine_client.containers.run(
         built["keystone"], ["dpkg-query", "-W", "-f", "${Package} ${Version}\n"], remove=True
     )
     assert dict(line.split(" ", 1) for line in dpkg.decode().splitlines()) == versions
     assert lock.images["keystone"]["version"] == label
+    assert lock.images["keystone"]["package"] == "keystone"
+    assert lock.images["keystone"]["suite"] == "trixie"
 
 
 def test_second_push_sends_nothing(pushed, sovstack_home):
@@ -383,3 +395,50 @@ def test_rebuild_builds_again_and_the_children_follow_their_new_parent(built, en
     assert engine_client.images.get(old_base).id == old_base
     proc = sovstack("images", "build", "--only", "memcached")
     assert "0 built, 2 up to date" in proc.stdout, proc.stdout + proc.stderr
+
+
+# The control plane's images (what the catalog's services run, and the registry), with their
+# parents: what a Debian 12 cloud needs to be patched.
+CONTROL_PLANE = sorted({*catalog.images(CATALOG, list(CATALOG)), "registry"})
+
+
+def test_bookworm_still_builds_the_control_plane_under_tags_of_its_own(
+    built, engine_client, sovstack_home, tmp_path
+):
+    """`--suite bookworm` (Debian 12, OpenStack Zed) builds in a home of its own, so that this
+    run's built set (trixie's, which push and export take) stays as it is."""
+    home = tmp_path / "bookworm-home"
+    proc = sovstack(
+        "images",
+        "build",
+        "--suite",
+        "bookworm",
+        "--only",
+        ",".join(CONTROL_PLANE),
+        env={"SOVSTACK_HOME": str(home)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "images: debootstrap bookworm from " in proc.stdout
+    assert f"from {images.release('bookworm')}" in proc.stdout
+    theirs = images.read_built(home / "images" / "built.json")
+    assert theirs is not None and theirs["suite"] == "bookworm"
+    assert set(CONTROL_PLANE) <= set(theirs["images"])
+    for name, tag in theirs["images"].items():
+        assert tag.startswith(f"sovstack/{name}:bookworm-"), tag
+        image = engine_client.images.get(tag)
+        assert image.labels["sovstack.image.suite"] == "bookworm"
+        # the same definition of another suite: another tag, another image
+        assert tag != built[name]
+        assert image.id != engine_client.images.get(built[name]).id
+    versions = {
+        name: engine_client.images.get(theirs["images"][name]).labels["org.opencontainers.image.version"]
+        for name in ("keystone", "mariadb", "rabbitmq")
+    }
+    assert versions["keystone"].startswith("2:22."), versions  # Zed
+    assert versions["mariadb"].startswith("1:10.11."), versions
+    assert versions["rabbitmq"].startswith("3.10."), versions
+    # this run's built set is still trixie's
+    assert images.read_built(sovstack_home / "images" / "built.json")["suite"] == "trixie"
+    # the disk is this machine's tightest resource: the bookworm set goes again
+    for name in sorted(theirs["images"], key=lambda n: -len(images.ancestry(DEFS, n))):  # children first
+        engine_client.images.remove(theirs["images"][name])
