@@ -62,7 +62,10 @@ STARTS: dict[str, dict] = {
 
 @pytest.fixture(scope="module")
 def built(images_built, sovstack_home: Path) -> dict[str, str]:
-    return json.loads((sovstack_home / "images" / "built.json").read_text())
+    """The built set (built.json): trixie's, each image's tag by name."""
+    data = images.read_built(sovstack_home / "images" / "built.json")
+    assert data is not None and data["suite"] == images.DEFAULT_SUITE, data
+    return data["images"]
 
 
 def test_every_image_is_built_with_its_labels(built, engine_client, images_built):
