@@ -296,13 +296,12 @@ class Container:
             if count > restarts or state.get("Restarting"):
                 # a container running again has its exit code reset: only one restarting has it
                 code = f", last exit code {state.get('ExitCode')}" if state.get("Restarting") else ""
-                # Running again (Docker also says Running while Restarting, with the StartedAt
-                # of the run that failed), its log goes on with the new run: show the one before.
-                again = state.get("Running") and not state.get("Restarting")
+                # Its log goes on with the next run (begun, or beginning while the log is
+                # read): show the lines of the run that exited (run_boundary).
                 self.fail_unhealthy(
                     f"{self.name} restarted before it was healthy (restart count {count}{code}): "
                     "it fails, and its restart policy starts it again",
-                    until=run_boundary(state) if again else None,
+                    until=run_boundary(state),
                     exited=state.get("FinishedAt"),
                 )
             if not state.get("Running"):

@@ -230,14 +230,17 @@ def _stamp(line: str) -> tuple[int | None, str]:
 
 
 def run_boundary(state: dict[str, Any]) -> int | None:
-    """Where in the log of a container started again the run that exited ends: halfway
-    between its exit (FinishedAt) and the new start (StartedAt), in nanoseconds; None when
-    it has not exited since it started. Measured on Docker: the new run's first lines are
-    stamped a few ms before its StartedAt, the old run's last ones just before FinishedAt,
-    and the restart policy waits at least 100 ms in between."""
+    """Where the log of the run that exited last ends, in nanoseconds: halfway between its exit
+    (FinishedAt) and the new start (StartedAt) when the container runs again, 50 ms after its
+    exit while it has not started again (Docker 26 says Restarting then; its next run can
+    begin before the log is read); None when it has not exited since it started. Measured on
+    Docker: the new run's first lines are stamped a few ms before its StartedAt, the old run's
+    last ones just before FinishedAt, and the restart policy waits at least 100 ms in between."""
     finished, started = instant(state.get("FinishedAt") or ""), instant(state.get("StartedAt") or "")
-    if finished is None or started is None or finished <= 0 or finished >= started:
+    if finished is None or started is None or finished <= 0:
         return None
+    if finished >= started:
+        return finished + 50_000_000
     return (finished + started) // 2
 
 
