@@ -88,7 +88,7 @@ XDIST_GROUPS = [
     ("tests/integration/test_container_modules.py", "modules"),
     ("tests/integration/test_images.py", "images"),
     ("tests/integration/test_rig.py", "rig"),
-    ("tests/integration/test_debian12_hosts.py", "debian12"),
+    ("tests/integration/test_debian13_hosts.py", "debian13"),
 ]
 
 

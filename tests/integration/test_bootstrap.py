@@ -29,8 +29,8 @@ def test_progress_one_line_per_play_and_role(rig, bootstrapped):
 def test_engine_runs_containers(rig):
     for name, engine in rig.engines.items():
         host = rig.host(name)
-        # the rig's default hosts: Debian 13 (test_debian12_hosts has Debian 12's)
-        assert host.system_info.codename == "trixie", name
+        # the rig's default hosts: Debian 12 (test_debian13_hosts has Debian 13's)
+        assert host.system_info.codename == "bookworm", name
         checks.engine_runs_containers(host, engine)
         # one engine per host: the other is not installed
         assert not host.package("podman" if engine == "docker" else "docker.io").is_installed, name

@@ -1,6 +1,7 @@
-"""Hosts on Debian 12. The rig's hosts run Debian 13 by default, so every other test runs on
-trixie hosts; here a rig of bookworm hosts, one docker and one podman, bootstraps, runs a
-container on each engine and changes nothing on a second bootstrap."""
+"""Hosts on Debian 13. The rig's hosts run Debian 12 by default, so every other test runs on
+bookworm hosts; here a rig of trixie hosts, one docker and one podman, bootstraps, runs a
+container on each engine (with a bridge network of its own: podman 5 needs nftables for it)
+and changes nothing on a second bootstrap."""
 
 from __future__ import annotations
 
@@ -13,19 +14,19 @@ from tests.checks import host as checks
 from tests.conftest import sovstack
 from tests.integration.conftest import Rig, changed_events, load_rig, recap, run_dir
 
-NAME, SUBNET = "tbook", "10.77.15.0/24"
+NAME, SUBNET = "ttrix", "10.77.15.0/24"
 
 
 @pytest.fixture(scope="module")
-def bookworm_rig(sovstack_home: Path) -> Iterator[tuple[Rig, str]]:
+def trixie_rig(sovstack_home: Path) -> Iterator[tuple[Rig, str]]:
     sovstack("rig", "down", "--name", NAME, "--keep-image", check=True)  # left by a killed run
     up = sovstack(
         "rig", "up", "--name", NAME, "--subnet", SUBNET, "--engine", "docker,podman", "--hosts", "2",
-        "--suite", "bookworm",
+        "--suite", "trixie",
     )  # fmt: skip
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        assert "2 Debian bookworm hosts" in up.stdout
+        assert "2 Debian trixie hosts" in up.stdout
         rig = load_rig(NAME, SUBNET, sovstack_home)
         proc = sovstack("bootstrap", "-i", str(rig.inventory))
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -34,20 +35,20 @@ def bookworm_rig(sovstack_home: Path) -> Iterator[tuple[Rig, str]]:
         sovstack("rig", "down", "--name", NAME)
 
 
-def test_debian_12_hosts_bootstrap_and_run_containers(bookworm_rig):
-    rig, _ = bookworm_rig
+def test_debian_13_hosts_bootstrap_and_run_containers(trixie_rig):
+    rig, _ = trixie_rig
     for name, engine in rig.engines.items():
         host = rig.host(name)
-        assert host.file("/etc/debian_version").content_string.startswith("12."), name
-        assert host.system_info.codename == "bookworm"
+        assert host.file("/etc/debian_version").content_string.startswith("13."), name
+        assert host.system_info.codename == "trixie"
         checks.engine_runs_containers(host, engine)
         checks.python_sdk_reaches_the_engine(host, engine)
     status = sovstack("rig", "status", "--name", NAME)
-    assert f"rig {NAME!r}: Debian bookworm, {SUBNET}" in status.stdout
+    assert f"rig {NAME!r}: Debian trixie, {SUBNET}" in status.stdout
 
 
-def test_debian_12_second_bootstrap_changes_nothing(bookworm_rig):
-    rig, _ = bookworm_rig
+def test_debian_13_second_bootstrap_changes_nothing(trixie_rig):
+    rig, _ = trixie_rig
     again = sovstack("bootstrap", "-i", str(rig.inventory))
     assert again.returncode == 0, again.stdout + again.stderr
     hosts = recap(again.stdout)
