@@ -84,7 +84,7 @@ def main() -> None:
         default=images.DEFAULT_SUITE,
         help=f"Debian suites to build, comma separated, each set in turn (default {images.DEFAULT_SUITE})",
     )
-    parser.add_argument("--no-export", action="store_true", help="skip the export of the first suite's set")
+    parser.add_argument("--no-export", action="store_true", help="skip the export of the last suite's set")
     args = parser.parse_args()
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     client = docker.from_env(version="auto", timeout=600)
