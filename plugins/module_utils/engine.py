@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import time
 import traceback
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,38 @@ class EngineError(Exception):
     """An engine failure with a message that names the cause and the fix."""
 
 
+# Podman answers an inspect of a container whose process is exiting at that moment with a
+# 500 ("read /proc/PID/cgroup: no such process"): it read the state of a process that was
+# gone by then. Asked again, it reports the exited container.
+INSPECT_TRIES = 5
+INSPECT_PAUSE = 0.2
+
+
+def vanished_process(exc: Exception) -> bool:
+    """Whether an engine error is podman's race with a container's exiting process."""
+    if getattr(exc, "status_code", None) != 500:
+        return False
+    text = str(getattr(exc, "explanation", None) or exc)
+    return "no such process" in text
+
+
+if HAS_DOCKER:
+
+    class Client(docker.APIClient):
+        """docker's low-level client, asking again when podman's inspect of a container
+        raced with its exiting process (vanished_process)."""
+
+        def inspect_container(self, container: Any) -> Any:
+            for attempt in range(1, INSPECT_TRIES + 1):
+                try:
+                    return super().inspect_container(container)
+                except APIError as exc:
+                    if attempt == INSPECT_TRIES or not vanished_process(exc):
+                        raise
+                    time.sleep(INSPECT_PAUSE)
+            raise AssertionError("unreachable")
+
+
 def require_sdk(module: AnsibleModule) -> None:
     if not HAS_DOCKER:
         module.fail_json(
@@ -104,7 +137,7 @@ def connect(module: AnsibleModule) -> APIClient:
         module.fail_json(msg=f"{engine} is not running on this host (no socket {url}): {START_HINT[engine]}")
     try:
         # version="auto" asks the engine for its API version: that request is the liveness check
-        client = docker.APIClient(base_url=url, version="auto", timeout=module.params["timeout"])
+        client = Client(base_url=url, version="auto", timeout=module.params["timeout"])
     except DockerException as exc:
         module.fail_json(msg=f"{engine} does not answer at {url} ({exc}): {START_HINT[engine]}")
     return client

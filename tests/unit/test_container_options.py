@@ -435,3 +435,20 @@ def test_the_log_of_a_run_that_exited_ends_halfway_to_the_next_start():
     # exited and not started again (Docker 26: Restarting): the lines up to 50 ms after the exit
     later = {**state, "FinishedAt": "2026-12-02T02:20:31Z"}
     assert engine_utils.run_boundary(later) == engine_utils.instant("2026-12-02T02:20:31.05Z")
+
+
+def test_only_podmans_race_with_an_exiting_process_is_asked_again():
+    """The message podman 4.3 gave in CI for an inspect while the job's process exited."""
+    from docker.errors import APIError, NotFound
+    from requests import Response
+
+    def error(cls: type[APIError], status: int, explanation: str) -> APIError:
+        response = Response()
+        response.status_code = status
+        return cls("engine error", response=response, explanation=explanation)
+
+    raced = error(APIError, 500, "read /proc/3502/cgroup: no such process")
+    assert engine_utils.vanished_process(raced)
+    assert not engine_utils.vanished_process(error(APIError, 500, "container storage is corrupt"))
+    assert not engine_utils.vanished_process(error(NotFound, 404, "no such container"))
+    assert not engine_utils.vanished_process(ValueError("no such process"))
