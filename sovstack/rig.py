@@ -84,6 +84,9 @@ RequiredBy=ssh.service
 # --privileged (which this machine's root cannot grant, see ENVIRONMENT.md).
 HOST_CAP_DROP = ["SYS_RESOURCE"]
 HOST_SECURITY_OPT = ["seccomp=unconfined", "apparmor=unconfined"]
+# This machine's devices that the hosts' services need: /dev/net/tun for the tap devices of
+# Open vSwitch's userspace datapath (its internal ports) and of the guests.
+HOST_DEVICES = ("/dev/net/tun",)
 HOST_TMPFS = {"/run": "rw,exec", "/run/lock": "rw", "/tmp": "rw,exec"}  # noqa: S108 (in the host)
 
 Say = Callable[[str], None]
@@ -431,6 +434,7 @@ def ensure_host(
         cap_drop=HOST_CAP_DROP,
         security_opt=HOST_SECURITY_OPT,
         device_cgroup_rules=["a *:* rwm"],
+        devices=[f"{path}:{path}:rwm" for path in HOST_DEVICES if Path(path).exists()],
         tmpfs=HOST_TMPFS,
         restart_policy={"Name": "unless-stopped"},
         network_mode=net_name,

@@ -14,7 +14,7 @@ def catalog_containers(
     containers: list[dict[str, Any]], entry: dict[str, Any], group_names: list[str]
 ) -> list:
     """The role's container definitions that run on a host of these groups, each with the
-    image and group of its catalog entry (C(catalog_name), default its name: per-host instances
+    image and groups of its catalog entry (C(catalog_name), default its name: per-host instances
     such as one OSD per device share one catalog container). A container whose C(enabled) is
     false is left out (the engine removes it where it runs)."""
     found = []
@@ -28,10 +28,10 @@ def catalog_containers(
                 f"{entry['name']}: container {key!r} is not in the service's catalog entry "
                 f"(roles/{entry['name']}/meta/service.yml, containers): add it there"
             )
-        if listed["group"] in group_names:
+        if any(group in group_names for group in listed["groups"]):
             found.append(
                 {k: v for k, v in container.items() if k not in ("enabled", "catalog_name")}
-                | {"image": listed["image"], "group": listed["group"]}
+                | {"image": listed["image"], "groups": listed["groups"]}
             )
     return found
 
@@ -40,9 +40,10 @@ def catalog_hosts(entry: dict[str, Any], groups: dict[str, list[str]]) -> list[s
     """The hosts a service runs on: those of its containers' groups, in the inventory's order."""
     hosts: list[str] = []
     for container in entry["containers"].values():
-        for host in groups.get(container["group"], []):
-            if host not in hosts:
-                hosts.append(host)
+        for group in container["groups"]:
+            for host in groups.get(group, []):
+                if host not in hosts:
+                    hosts.append(host)
     return hosts
 
 

@@ -1,7 +1,9 @@
 # Copyright: sovstack developers
 # Apache License 2.0
-"""Filters for the VIP's TLS: a server certificate from the internal CA, reissued only when
-it is missing, not the CA's, for other names, or near its end."""
+"""Filters for TLS from the internal CA: the VIP's server certificate, and a host's
+certificate for services that are server and client of each other (OVN's databases and
+their clients); each reissued only when it is missing, not the CA's, for other names or
+uses, or near its end."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ def _sans(names: list[str]) -> list[Any]:
     return sans
 
 
-def _still_good(existing: str, ca_cert: Any, names: list[str]) -> bool:
+def _still_good(existing: str, ca_cert: Any, names: list[str], usages: list[Any]) -> bool:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
@@ -61,21 +63,28 @@ def _still_good(existing: str, ca_cert: Any, names: list[str]) -> bool:
     if cert.not_valid_after_utc < datetime.now(UTC) + timedelta(days=RENEW_DAYS):
         return False
     found = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return set(found) == set(_sans(names))
+    try:
+        used = list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return False
+    return set(found) == set(_sans(names)) and set(used) == set(usages)
 
 
-def vip_certificate(existing: str, ca_pem: str, names: list[str]) -> str:
-    """`existing` (certificate and key, PEM) when the CA signed it for exactly `names` and it
-    has more than 30 days left; else a new one (ECDSA P-256, 825 days)."""
+def _certificate(existing: str, ca_pem: str, names: list[str], client: bool) -> str:
+    """`existing` (certificate and key, PEM) when the CA signed it for exactly `names` and
+    these uses and it has more than 30 days left; else a new one (ECDSA P-256, 825 days)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    if not names:
+        raise AnsibleFilterError("a certificate needs at least one name")
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
     ca_cert_text, ca_key_text = _split(ca_pem)
     ca_cert = x509.load_pem_x509_certificate(ca_cert_text.encode())
     ca_key = serialization.load_pem_private_key(ca_key_text.encode(), None)
-    if existing and _still_good(existing, ca_cert, names):
+    if existing and _still_good(existing, ca_cert, names, usages):
         return existing
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
@@ -89,7 +98,7 @@ def vip_certificate(existing: str, ca_pem: str, names: list[str]) -> str:
         .not_valid_after(now + timedelta(days=CERT_DAYS))
         .add_extension(x509.SubjectAlternativeName(_sans(names)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
     key_pem = key.private_bytes(
@@ -98,6 +107,21 @@ def vip_certificate(existing: str, ca_pem: str, names: list[str]) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode() + ca_cert_text + key_pem
 
 
+def vip_certificate(existing: str, ca_pem: str, names: list[str]) -> str:
+    """The VIP's server certificate: `existing` while it is good for `names`, else a new one."""
+    return _certificate(existing, ca_pem, names, client=False)
+
+
+def host_certificate(existing: str, ca_pem: str, names: list[str]) -> str:
+    """A host's certificate for server and client use (mutual TLS between the members of a
+    service and with its clients): `existing` while it is good for `names`, else a new one."""
+    return _certificate(existing, ca_pem, names, client=True)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"vip_certificate": vip_certificate, "ca_certificate": ca_certificate}
+        return {
+            "vip_certificate": vip_certificate,
+            "host_certificate": host_certificate,
+            "ca_certificate": ca_certificate,
+        }

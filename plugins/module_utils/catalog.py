@@ -12,7 +12,9 @@ An entry (docs/services.md, "The catalog"):
   layer       one of LAYERS
   after       the services it needs first (the deploy order follows them, then the layers)
   description one line, for the docs
-  containers  NAME: {image: NAME in images/images.yml, group: inventory group of its hosts}
+  containers  NAME: {image: NAME in images/images.yml, group: inventory group of its hosts,
+              or a list of groups (a host of any of them runs it)}; the entry adds
+              `groups`, always the list
   ports       NAME: {port, container, processes: the process names that may hold it}
   secrets     NAME: {description, length, alphabet (alnum|upper), kind (password|ca)}
   databases   the MariaDB databases the service owns
@@ -95,10 +97,18 @@ def _check(path: Path, data: Any, role: str) -> dict[str, Any]:
     for name, container in containers.items():
         if not isinstance(container, dict) or set(container) - set(CONTAINER_FIELDS):
             raise fail(f"containers.{name}", f"give exactly {' and '.join(CONTAINER_FIELDS)}")
-        for key in CONTAINER_FIELDS:
-            if not isinstance(container.get(key), str) or not container[key]:
-                raise fail(f"containers.{name}.{key}", "missing")
-        entry["containers"][name] = dict(container)
+        if not isinstance(container.get("image"), str) or not container["image"]:
+            raise fail(f"containers.{name}.image", "missing")
+        group = container.get("group")
+        listed = [group] if isinstance(group, str) else group
+        if (
+            not isinstance(listed, list)
+            or not listed
+            or not all(isinstance(g, str) and g for g in listed)
+            or len(set(listed)) != len(listed)
+        ):
+            raise fail(f"containers.{name}.group", "missing: give a group, or a list of groups each once")
+        entry["containers"][name] = {**container, "groups": list(listed)}
     for name, port in (data.get("ports") or {}).items():
         if not isinstance(port, dict) or set(port) - set(PORT_FIELDS):
             raise fail(f"ports.{name}", f"give {', '.join(PORT_FIELDS)}")
@@ -168,13 +178,13 @@ def ports(entries: dict[str, dict[str, Any]]) -> dict[str, int]:
 
 
 def prechecks_ports(entries: dict[str, dict[str, Any]], services: list[str]) -> dict[str, Any]:
-    """The prechecks' port list of the services: PORTNAME -> {group, ports, processes}."""
+    """The prechecks' port list of the services: PORTNAME -> {groups, ports, processes}."""
     found = {}
     for service in services:
         entry = entries[service]
         for name, port in entry["ports"].items():
-            group = entry["containers"][port["container"]]["group"]
-            found[name] = {"group": group, "ports": [port["port"]], "processes": port["processes"]}
+            groups = entry["containers"][port["container"]]["groups"]
+            found[name] = {"groups": groups, "ports": [port["port"]], "processes": port["processes"]}
     return found
 
 
@@ -190,4 +200,4 @@ def images(entries: dict[str, dict[str, Any]], services: list[str]) -> list[str]
 
 def groups(entry: dict[str, Any]) -> list[str]:
     """The inventory groups a service's containers run on."""
-    return sorted({c["group"] for c in entry["containers"].values()})
+    return sorted({g for c in entry["containers"].values() for g in c["groups"]})

@@ -50,6 +50,7 @@ LIMITS: dict[str, dict[str, Any]] = {
     "registry_port": {"port": True},
     "keepalived_router_id": {"min": 1, "max": 255, "what": "a VRRP router id"},
     "keepalived_password": {"max_length": 8, "what": "VRRP authentication"},
+    "ovn_northd_threads": {"min": 1, "max": 256, "what": "a count of ovn-northd's threads"},
 }
 # Variables of Ansible itself that an inventory may set.
 ANSIBLE_PREFIX = "ansible_"

@@ -18,7 +18,9 @@ import yaml
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange
 
 ROLES = ("control", "network", "compute", "storage", "k8s")
-TOP_KEYS = ("plugin", "networks", "hosts", "vars", "management_network")
+TOP_KEYS = ("plugin", "networks", "hosts", "vars", "management_network", "tunnel_network")
+# The roles whose hosts are OVN chassis: each needs an address on the tunnel network.
+CHASSIS_ROLES = ("network", "compute")
 NETWORK_KEYS = ("cidr", "vlan", "gateway", "vip", "range")
 HOST_KEYS = ("index", "address", "addresses", "roles", "vars")
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -111,6 +113,7 @@ class Topology:
     hosts: dict[str, Host]
     vars: dict[str, Any]
     management: str
+    tunnel: str = ""
 
     def groups(self) -> dict[str, list[str]]:
         return {role: sorted(h.name for h in self.hosts.values() if role in h.roles) for role in ROLES}
@@ -129,6 +132,7 @@ class Topology:
                 "vlan": net.vlan,
             }
         management = str(host.addresses[self.management])
+        tunnel = host.addresses.get(self.tunnel or self.management)
         return {
             "ansible_host": management,
             "host_address": management,
@@ -137,6 +141,9 @@ class Topology:
             # The address clients reach the cloud's APIs on: the management network's VIP.
             "sovstack_vip": networks[self.management]["vip"],
             "sovstack_roles": list(host.roles),
+            # Where this host's Geneve tunnels end (OVN's encapsulation address): its address
+            # on the tunnel network.
+            **({"encap_address": str(tunnel)} if tunnel is not None else {}),
             **host.vars,
         }
 
@@ -199,15 +206,31 @@ def check(path: str, data: Any) -> Topology:
             f"network {management!r} is not defined{did_you_mean(str(management), list(networks))}: "
             "define it under networks, or name the management network",
         )
+    tunnel = data.get("tunnel_network", management)
+    if networks and tunnel not in networks and "tunnel_network" in data:
+        c.add(
+            "tunnel_network",
+            f"network {tunnel!r} is not defined{did_you_mean(str(tunnel), list(networks))}: "
+            "define it under networks, or name the network the Geneve tunnels run on",
+        )
     hosts = _hosts(c, data.get("hosts"), networks, management)
     if hosts:
         _group_sizes(c, hosts)
+    if tunnel in networks and tunnel != management:  # no management address: named above
+        for name, host in hosts.items():
+            chassis = [role for role in host.roles if role in CHASSIS_ROLES]
+            if chassis and tunnel not in host.addresses:
+                c.add(
+                    f"hosts.{name}",
+                    f"no address on the tunnel network {tunnel!r} (tunnel_network), which its role "
+                    f"{chassis[0]} needs for OVN's Geneve tunnels: give it index or addresses.{tunnel}",
+                )
     global_vars = data.get("vars") or {}
     if not isinstance(global_vars, dict):
         c.add("vars", "must be a mapping of variable names to values")
     if c.problems:
         raise TopologyError(c.problems)
-    return Topology(path, networks, hosts, global_vars, management)
+    return Topology(path, networks, hosts, global_vars, management, tunnel)
 
 
 def _networks(c: _Checker, raw: Any) -> dict[str, Network]:

@@ -219,22 +219,24 @@ def main() -> None:
         diff["before"]["files"], diff["after"]["files"] = [], result["changed_files"]
     if state != "config":
         client = connect(module)
-        current = None
+        # The container being ensured, for the message of a failure.
+        current: str | None = None
         ensured: list[Container] = []
         try:
             for item in params["containers"]:
-                current = ensure(module, client, service, item, state, result)
-                ensured.append(current)
-                if current.diff["after"]:
-                    diff["before"][current.name] = current.diff["before"]
-                    diff["after"][current.name] = current.diff["after"]
+                current = item["name"]
+                container = ensure(module, client, service, item, state, result)
+                ensured.append(container)
+                if container.diff["after"]:
+                    diff["before"][container.name] = container.diff["before"]
+                    diff["after"][container.name] = container.diff["after"]
             current = None
             if state == "healthy":
                 remove_others(module, client, service, result)
             else:
                 result["would_remove"] = others(module, client, service)
         except (EngineError, APIError) as exc:
-            where = f"{current.name}: " if current else ""
+            where = f"{current}: " if current else ""
             module.fail_json(msg=f"{params['engine']}: {where}{exc}", **result)
         if state == "healthy" and not module.check_mode:
             result["containers"] = {container.name: container.summary() for container in ensured}

@@ -23,6 +23,8 @@ SECRET_FILES = {
     "/etc/sovstack/keepalived/keepalived.conf": "600 0 0",
     "/etc/sovstack/haproxy/vip.pem": "600 0 42413",
     "/var/lib/sovstack/rabbitmq/.erlang.cookie": "400 42411 42411",
+    "/etc/sovstack/ovn_nb_db/ovn.pem": "600 0 0",
+    "/etc/sovstack/ovn_controller/ovn.pem": "600 0 0",
 }
 
 

@@ -7,6 +7,7 @@ host's loss moves the VIP, and a fully stopped database comes back with its rows
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -127,6 +128,188 @@ def test_second_deploy_changes_nothing_and_restarts_nothing(deployed):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(counts["changed"] == 0 for counts in recap(proc.stdout).values()), proc.stdout
     assert started_at(rig) == before
+
+
+def nbctl(rig: Rig, host: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """ovn-nbctl on a host's NB member (a follower forwards a write to the leader)."""
+    return on(
+        rig,
+        host,
+        ENGINE,
+        "exec",
+        "ovn_nb_db",
+        "ovn-nbctl",
+        "--no-leader-only",
+        "--timeout=30",
+        *argv,
+        check=check,
+    )
+
+
+def sbctl(rig: Rig, host: str, *argv: str) -> str:
+    """ovn-sbctl on a host's SB member: its output."""
+    return on(
+        rig, host, ENGINE, "exec", "ovn_sb_db", "ovn-sbctl", "--no-leader-only", "--timeout=30", *argv
+    ).stdout
+
+
+def vsctl(rig: Rig, host: str, *argv: str) -> str:
+    """ovs-vsctl on a host's switch database: its output."""
+    return on(rig, host, ENGINE, "exec", "openvswitch_db", "ovs-vsctl", "--timeout=30", *argv).stdout
+
+
+def raft_servers(rig: Rig, host: str, kind: str) -> tuple[str, int]:
+    """(Status, how many servers) of a host's member of the NB or SB raft cluster."""
+    name = {"nb": "OVN_Northbound", "sb": "OVN_Southbound"}[kind]
+    ctl = f"/run/ovn/ovn{kind}_db.ctl"
+    out = on(
+        rig, host, ENGINE, "exec", f"ovn_{kind}_db", "ovn-appctl", "-t", ctl, "cluster/status", name
+    ).stdout
+    status = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Status:"))
+    return status, len(re.findall(r"\([0-9a-f]+ at (?:ssl|tcp):", out))
+
+
+def test_ovn_has_a_chassis_per_host_and_both_raft_clusters_every_member_over_tls(deployed):
+    rig = deployed[0]
+    out = sbctl(rig, "node1", "--format=json", "--columns=name", "list", "Chassis")
+    assert sorted(row[0] for row in json.loads(out)["data"]) == sorted(rig.hosts)
+    for name in rig.hosts:
+        for kind in ("nb", "sb"):
+            assert raft_servers(rig, name, kind) == ("cluster member", 3), (name, kind)
+    # the members and their clients speak TLS, on the management address
+    listening = on(rig, "node2", "ss", "-Htlnp").stdout
+    for port in (6641, 6642, 6643, 6644):
+        assert f"{rig.hosts['node2']}:{port} " in listening, port
+    remote = vsctl(rig, "node3", "get", "Open_vSwitch", ".", "external_ids:ovn-remote")
+    assert remote.strip().strip('"').split(",") == [f"ssl:{a}:6642" for a in rig.hosts.values()]
+    # a client without a certificate sees the internal CA's certificate (and is refused)
+    hello = on(
+        rig,
+        "node2",
+        "sh",
+        "-c",
+        f"timeout 10 openssl s_client -connect {rig.hosts['node1']}:6641 </dev/null 2>&1",
+        check=False,
+    )
+    assert "sovstack internal CA" in hello.stdout, hello.stdout
+
+
+def test_ovn_trace_delivers_between_ports_bound_on_two_chassis(deployed):
+    """A logical switch with a port on node1's br-int and one on node3's (a podman host);
+    each binds to its host's chassis, and ovn-trace delivers from one to the other."""
+    rig = deployed[0]
+    ports = {
+        "node1": ("lp-one", "0a:00:00:00:00:01", "192.168.77.1"),
+        "node3": ("lp-three", "0a:00:00:00:00:03", "192.168.77.3"),
+    }
+    nbctl(rig, "node1", "--may-exist", "ls-add", "ls-test")
+    try:
+        for name, (port, mac, ip) in ports.items():
+            nbctl(rig, "node1", "--may-exist", "lsp-add", "ls-test", port)
+            nbctl(rig, "node1", "lsp-set-addresses", port, f"{mac} {ip}")
+            vsctl(rig, name, "--may-exist", "add-port", "br-int", port, "--", "set", "Interface", port,
+                  "type=internal", f"external_ids:iface-id={port}")  # fmt: skip
+        deadline = time.monotonic() + 60
+        bound: dict[str, str] = {}
+        while time.monotonic() < deadline and len(bound) < len(ports):
+            for port, _, _ in ports.values():
+                chassis = sbctl(rig, "node2", "--bare", "--columns=chassis", "find", "Port_Binding",
+                                f"logical_port={port}").strip()  # fmt: skip
+                if chassis:
+                    bound[port] = sbctl(
+                        rig, "node2", "--bare", "--columns=name", "list", "Chassis", chassis
+                    ).strip()
+            time.sleep(1)
+        assert bound == {"lp-one": "node1", "lp-three": "node3"}
+        flow = (
+            'inport == "lp-one" && eth.src == 0a:00:00:00:00:01 && eth.dst == 0a:00:00:00:00:03 && '
+            "ip4.src == 192.168.77.1 && ip4.dst == 192.168.77.3 && ip.ttl == 64"
+        )
+        trace = on(rig, "node2", ENGINE, "exec", "ovn_sb_db", "ovn-trace", "--no-leader-only",
+                   "ls-test", flow).stdout  # fmt: skip
+        assert 'output to "lp-three"' in trace, trace
+    finally:
+        for name, (port, _, _) in ports.items():
+            vsctl(rig, name, "--if-exists", "del-port", "br-int", port)
+        nbctl(rig, "node1", "--if-exists", "ls-del", "ls-test")
+
+
+def test_ovn_nb_serves_writes_with_one_member_stopped_and_it_catches_up(deployed):
+    rig = deployed[0]
+    on(rig, "node3", ENGINE, "stop", "ovn_nb_db")
+    try:
+        nbctl(rig, "node2", "ls-add", "ls-during-outage")
+        assert "ls-during-outage" in nbctl(rig, "node1", "ls-list").stdout
+    finally:
+        on(rig, "node3", ENGINE, "start", "ovn_nb_db")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            proc = nbctl(rig, "node3", "ls-list", check=False)
+            if "ls-during-outage" in proc.stdout and raft_servers(rig, "node3", "nb")[0] == "cluster member":
+                break
+            time.sleep(2)
+        assert "ls-during-outage" in nbctl(rig, "node3", "ls-list").stdout
+        assert raft_servers(rig, "node3", "nb") == ("cluster member", 3)
+    finally:
+        nbctl(rig, "node1", "--if-exists", "ls-del", "ls-during-outage")
+
+
+def test_a_provider_bridge_takes_the_interface_the_inventory_names(deployed):
+    """node2 gets an interface (a veth pair: the rig's kernel has no dummy module) and the
+    provider bridge on it, mapped to the provider network; a second run changes nothing."""
+    rig = deployed[0]
+    on(rig, "node2", "sh", "-c", "ip link add ext0 type veth peer name ext0p && ip link set ext0 up")
+    args = ["deploy", "-i", str(rig.inventory), "--services", "openvswitch,ovn", "-l", "node2",
+            "-e", "openvswitch_provider_interface=ext0"]  # fmt: skip
+    try:
+        proc = sovstack(*args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert vsctl(rig, "node2", "port-to-br", "ext0").strip() == "br-ex"
+        assert vsctl(rig, "node2", "get", "Bridge", "br-ex", "datapath_type").strip() == "netdev"
+        mappings = vsctl(rig, "node2", "get", "Open_vSwitch", ".", "external_ids:ovn-bridge-mappings")
+        assert mappings.strip().strip('"') == "physnet1:br-ex"
+        again = sovstack(*args)
+        assert again.returncode == 0 and recap(again.stdout)["node2"]["changed"] == 0, again.stdout
+    finally:
+        vsctl(rig, "node2", "--if-exists", "del-br", "br-ex", "--", "remove", "Open_vSwitch", ".",
+              "external_ids", "ovn-bridge-mappings")  # fmt: skip
+        on(rig, "node2", "ip", "link", "del", "ext0")
+
+
+def northd_status(rig: Rig) -> dict[str, str]:
+    """Each host's ovn-northd: active, or standby."""
+    found = {}
+    for name in rig.hosts:
+        out = on(
+            rig, name, ENGINE, "exec", "ovn_northd", "ovn-appctl", "-t", "/run/ovn/ovn-northd.ctl", "status"
+        ).stdout
+        found[name] = out.split(":", 1)[1].strip()
+    return found
+
+
+def test_a_changed_ovn_setting_restarts_only_ovn_northd_and_one_stays_active(deployed):
+    rig = deployed[0]
+    assert sorted(northd_status(rig).values()) == ["active", "standby", "standby"]
+    for threads in ("2", "1"):  # changed, then back to the default
+        before = started_at(rig)
+        proc = sovstack(
+            "deploy", "-i", str(rig.inventory), "--services", "ovn", "-e", f"ovn_northd_threads={threads}"
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        after = started_at(rig)
+        assert {key for key in before if before[key] != after[key]} == {
+            f"{name}/ovn_northd" for name in rig.hosts
+        }
+        command = on(rig, "node3", ENGINE, "inspect", "--format", "{{json .Args}}", "ovn_northd").stdout
+        assert f"--n-threads={threads}" in json.loads(command)
+    deadline = time.monotonic() + 60
+    while (
+        sorted(northd_status(rig).values()) != ["active", "standby", "standby"]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(2)
+    assert sorted(northd_status(rig).values()) == ["active", "standby", "standby"]
 
 
 def test_reconfigure_restarts_only_keystone_and_tokens_keep_issuing_through_its_roll(deployed):

@@ -30,7 +30,7 @@ def test_prechecks_pass_on_the_rig(rig):
 def test_every_problem_of_every_host_together(rig, tmp_path):
     node1, node2 = rig.host("node1"), rig.host("node2")
     ports = tmp_path / "ports.yml"
-    ports.write_text("prechecks_service_ports:\n  keystone: {group: control, ports: [35357]}\n")
+    ports.write_text("prechecks_service_ports:\n  keystone: {groups: [control], ports: [35357]}\n")
     node1.run_test("systemd-run --unit=sovstack-test-port python3 -m http.server 35357")
     node2.run_test("systemctl stop chrony")
     try:
@@ -75,6 +75,17 @@ def test_too_little_disk_is_caught(rig, tmp_path):
     report = proc.stdout[proc.stdout.index("prechecks found") :]
     assert report.startswith("prechecks found 3 problem(s) on 3 host(s)"), proc.stdout
     assert report.count("GiB free for container storage, 1000000 GiB needed: free some space") == 3
+
+
+def test_a_provider_interface_the_host_does_not_have_is_caught(rig):
+    proc = sovstack("prechecks", "-i", str(rig.inventory), "-e", "openvswitch_provider_interface=eth7")
+    assert proc.returncode == 1
+    report = proc.stdout[proc.stdout.index("prechecks found") :]
+    assert report.startswith("prechecks found 3 problem(s) on 3 host(s)"), proc.stdout
+    assert (
+        report.count("openvswitch_provider_interface: eth7 is not an interface of this host (it has: ") == 3
+    )
+    assert "eth0" in report
 
 
 def test_a_missing_secret_is_named_before_any_host_is_touched(rig, tmp_path):

@@ -106,6 +106,11 @@ def test_the_docs_list_the_files_a_new_service_touches():
         ("name: demo\nlayer: top\ncontainers: {x: {image: x, group: g}}\n", "layer: 'top' is not one of"),
         ("name: demo\nlayer: base\n", "containers: missing"),
         ("name: demo\nlayer: base\ncontainers: {x: {image: x}}\n", "containers.x.group: missing"),
+        ("name: demo\nlayer: base\ncontainers: {x: {image: x, group: []}}\n", "containers.x.group: missing"),
+        (
+            "name: demo\nlayer: base\ncontainers: {x: {image: x, group: [a, a]}}\n",
+            "containers.x.group: missing",
+        ),
         (
             "name: demo\nlayer: base\ncontainers: {x: {image: x, group: g}}\nports: {p: {port: 70000}}\n",
             "ports.p.port: 70000 is not a port",
@@ -151,8 +156,13 @@ def test_the_engine_joins_containers_with_their_entry_and_drops_disabled_ones():
     entry = {
         "name": "ceph",
         "containers": {
-            "ceph_mon": {"image": "ceph", "group": "control"},
-            "ceph_osd": {"image": "ceph", "group": "storage"},
+            "ceph_mon": {"image": "ceph", "group": "control", "groups": ["control"]},
+            "ceph_osd": {"image": "ceph", "group": "storage", "groups": ["storage"]},
+            "ovs": {
+                "image": "openvswitch-db",
+                "group": ["network", "compute"],
+                "groups": ["network", "compute"],
+            },
         },
     }
     containers = [
@@ -161,8 +171,11 @@ def test_the_engine_joins_containers_with_their_entry_and_drops_disabled_ones():
         {"name": "ceph_osd_sdc", "catalog_name": "ceph_osd", "enabled": False},
     ]
     assert filters.catalog_containers(containers, entry, ["storage"]) == [
-        {"name": "ceph_osd_sdb", "command": ["osd", "sdb"], "image": "ceph", "group": "storage"}
+        {"name": "ceph_osd_sdb", "command": ["osd", "sdb"], "image": "ceph", "groups": ["storage"]}
     ]
+    # a container of more than one group runs on a host of any of them
+    assert [c["name"] for c in filters.catalog_containers([{"name": "ovs"}], entry, ["compute"])] == ["ovs"]
+    assert filters.catalog_containers([{"name": "ovs"}], entry, ["control", "storage"]) == []
     assert [c["name"] for c in filters.catalog_containers(containers, entry, ["control", "storage"])] == [
         "ceph_mon",
         "ceph_osd_sdb",
@@ -171,5 +184,5 @@ def test_the_engine_joins_containers_with_their_entry_and_drops_disabled_ones():
         AnsibleFilterError, match="container 'ceph_rgw' is not in the service's catalog entry"
     ):
         filters.catalog_containers([{"name": "ceph_rgw"}], entry, ["control"])
-    groups = {"control": ["n1", "n2"], "storage": ["n2", "n3"]}
-    assert filters.catalog_hosts(entry, groups) == ["n1", "n2", "n3"]
+    groups = {"control": ["n1", "n2"], "storage": ["n2", "n3"], "network": ["n5"], "compute": ["n4", "n3"]}
+    assert filters.catalog_hosts(entry, groups) == ["n1", "n2", "n3", "n5", "n4"]

@@ -47,6 +47,8 @@ def test_halfrack_shape_and_addresses():
         "10.20.0.18",
         "10.30.0.18",
     )
+    assert cmp3["encap_address"] == cmp3["tunnel_address"]  # tunnel_network: tunnel
+    assert parsed.hostvars("ctl1")["encap_address"] == "10.30.0.11"
     assert cmp3["sovstack_networks"]["storage"]["vlan"] == 20
     assert (
         cmp3["container_engine"]
