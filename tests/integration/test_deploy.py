@@ -21,7 +21,7 @@ import yaml
 
 from tests.checks import control as checks
 from tests.conftest import sovstack
-from tests.integration.conftest import Rig, recap, run_dir
+from tests.integration.conftest import Rig, changed_events, recap, run_dir
 
 CONTAINERS = checks.CONTAINERS
 ENGINE = "ENGINE"  # in on(): the host's container engine
@@ -126,7 +126,11 @@ def test_second_deploy_changes_nothing_and_restarts_nothing(deployed):
     before = started_at(rig)
     proc = sovstack("deploy", "-i", str(rig.inventory))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert all(counts["changed"] == 0 for counts in recap(proc.stdout).values()), proc.stdout
+    changed = [
+        f"{event['event_data']['host']}: {event['event_data']['task']}"
+        for event in changed_events(run_dir(proc.stdout))
+    ]
+    assert all(counts["changed"] == 0 for counts in recap(proc.stdout).values()), (changed, proc.stdout)
     assert started_at(rig) == before
 
 
