@@ -639,7 +639,9 @@ def up(
 def down(name: str, keep_image: bool, say: Say) -> None:
     check_name(name)
     require_root()
-    client = connect_engine(say, start=False)
+    # A dockerd that is installed but stopped (after a reboot) still holds the rig's
+    # containers in its data: it is started to remove them. None is installed for this.
+    client = connect_engine(say, start=shutil.which("dockerd") is not None)
     if client is not None:
         for container in client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}):
             container.remove(force=True, v=True)
