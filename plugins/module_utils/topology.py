@@ -18,10 +18,16 @@ import yaml
 from netaddr import AddrFormatError, IPAddress, IPNetwork, IPRange
 
 ROLES = ("control", "network", "compute", "storage", "k8s")
-TOP_KEYS = ("plugin", "networks", "hosts", "vars", "management_network", "tunnel_network")
+TOP_KEYS = ("plugin", "networks", "hosts", "vars", "management_network", "tunnel_network", "tenant_mtu")
 # The roles whose hosts are OVN chassis: each needs an address on the tunnel network.
 CHASSIS_ROLES = ("network", "compute")
-NETWORK_KEYS = ("cidr", "vlan", "gateway", "vip", "range")
+NETWORK_KEYS = ("cidr", "vlan", "gateway", "vip", "range", "mtu")
+# A network's MTU: IPv6's minimum to a jumbo frame; 1500 where the topology names none.
+MTU_LIMITS = (1280, 9216)
+DEFAULT_MTU = 1500
+# What Geneve adds to a tenant's frame, by the tunnel network's IP version: the inner Ethernet
+# header (14), Geneve's (8) with OVN's option (8), UDP (8) and the outer IP header (20 or 40).
+GENEVE_OVERHEAD = {4: 58, 6: 78}
 HOST_KEYS = ("index", "address", "addresses", "roles", "vars")
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # The network each container engine makes on every host it runs on (docker0, podman's default
@@ -70,6 +76,7 @@ class Network:
     pool: IPRange
 
     explicit_range: bool = False
+    mtu: int = DEFAULT_MTU
 
     def nth(self, index: int) -> IPAddress:
         """The index-th address of the pool. Without an explicit range, the gateway and the VIP
@@ -114,6 +121,7 @@ class Topology:
     vars: dict[str, Any]
     management: str
     tunnel: str = ""
+    tenant_mtu: int | None = None
 
     def groups(self) -> dict[str, list[str]]:
         return {role: sorted(h.name for h in self.hosts.values() if role in h.roles) for role in ROLES}
@@ -130,6 +138,7 @@ class Topology:
                 "gateway": str(net.gateway) if net.gateway else None,
                 "vip": str(net.vip) if net.vip else None,
                 "vlan": net.vlan,
+                "mtu": net.mtu,
             }
         management = str(host.addresses[self.management])
         tunnel = host.addresses.get(self.tunnel or self.management)
@@ -144,6 +153,18 @@ class Topology:
             # Where this host's Geneve tunnels end (OVN's encapsulation address): its address
             # on the tunnel network.
             **({"encap_address": str(tunnel)} if tunnel is not None else {}),
+            # The MTU of the tenants' networks inside the Geneve tunnels, and what Geneve adds to
+            # it on the tunnel network (the prechecks check the host's interface against both).
+            **(
+                {
+                    "sovstack_tenant_mtu": self.tenant_mtu,
+                    "sovstack_geneve_overhead": GENEVE_OVERHEAD[
+                        self.networks[self.tunnel or self.management].cidr.version
+                    ],
+                }
+                if self.tenant_mtu is not None
+                else {}
+            ),
             **host.vars,
         }
 
@@ -225,12 +246,36 @@ def check(path: str, data: Any) -> Topology:
                     f"no address on the tunnel network {tunnel!r} (tunnel_network), which its role "
                     f"{chassis[0]} needs for OVN's Geneve tunnels: give it index or addresses.{tunnel}",
                 )
+    tenant_mtu = _tenant_mtu(c, data, networks.get(tunnel), tunnel)
     global_vars = data.get("vars") or {}
     if not isinstance(global_vars, dict):
         c.add("vars", "must be a mapping of variable names to values")
     if c.problems:
         raise TopologyError(c.problems)
-    return Topology(path, networks, hosts, global_vars, management, tunnel)
+    return Topology(path, networks, hosts, global_vars, management, tunnel, tenant_mtu)
+
+
+def _tenant_mtu(c: _Checker, data: dict[str, Any], net: Network | None, tunnel: str) -> int | None:
+    """The tenants' MTU: `tenant_mtu`, or what the tunnel network's MTU leaves after Geneve."""
+    if net is None:
+        return None
+    overhead = GENEVE_OVERHEAD[net.cidr.version]
+    fits = net.mtu - overhead
+    value = data.get("tenant_mtu")
+    if value is None:
+        return fits
+    if not isinstance(value, int) or isinstance(value, bool) or value < MTU_LIMITS[0]:
+        c.add("tenant_mtu", f"{value!r} is not an MTU of at least {MTU_LIMITS[0]} (what IPv6 guests need)")
+        return None
+    if value > fits:
+        c.add(
+            "tenant_mtu",
+            f"{value} does not fit the tunnel network {tunnel!r}: its MTU {net.mtu} less Geneve's "
+            f"{overhead} bytes (IPv{net.cidr.version}) leaves {fits}: lower tenant_mtu to {fits}, "
+            f"or raise networks.{tunnel}.mtu to {value + overhead} (and the switches' and hosts' MTU)",
+        )
+        return None
+    return value
 
 
 def _networks(c: _Checker, raw: Any) -> dict[str, Network]:
@@ -304,7 +349,11 @@ def _networks(c: _Checker, raw: Any) -> dict[str, Network]:
                 )
             if vlan is not None and vlan == other.vlan:
                 c.add(f"{key}.vlan", f"VLAN {vlan} is also network {other.name}'s")
-        networks[name] = Network(str(name), cidr, gateway, vip, vlan, pool, explicit)
+        mtu = spec.get("mtu", DEFAULT_MTU)
+        if not isinstance(mtu, int) or isinstance(mtu, bool) or not MTU_LIMITS[0] <= mtu <= MTU_LIMITS[1]:
+            c.add(f"{key}.mtu", f"{mtu!r} is not an MTU ({MTU_LIMITS[0]} to {MTU_LIMITS[1]})")
+            mtu = DEFAULT_MTU
+        networks[name] = Network(str(name), cidr, gateway, vip, vlan, pool, explicit, mtu)
     return networks
 
 

@@ -88,6 +88,45 @@ def test_a_provider_interface_the_host_does_not_have_is_caught(rig):
     assert "eth0" in report
 
 
+def test_kvm_missing_or_not_usable_is_caught_where_nova_virt_type_is_kvm(rig):
+    """The rig's hosts have no /dev/kvm (they run qemu guests); node2 gets a /dev/kvm that is
+    not KVM's (a plain file): it is named not usable, the others missing."""
+    node2 = rig.host("node2")
+    node2.run_test("touch /dev/kvm")
+    try:
+        proc = sovstack("prechecks", "-i", str(rig.inventory), "-e", "nova_virt_type=kvm")
+        assert proc.returncode == 1
+        report = proc.stdout[proc.stdout.index("prechecks found") :]
+        assert report.startswith("prechecks found 3 problem(s) on 3 host(s)"), proc.stdout
+        lines = report.splitlines()
+        node2_at, node3_at = lines.index("    node2:"), lines.index("    node3:")
+        assert lines[node2_at + 1].startswith("      - /dev/kvm is not usable ("), report
+        assert lines[node2_at + 1].endswith(
+            ") and nova_virt_type is kvm: load the kvm module of the CPU and check its permissions, "
+            "or set nova_virt_type: qemu"
+        )
+        missing = "/dev/kvm is missing and nova_virt_type is kvm: enable virtualization in the firmware"
+        assert report.count(missing) == 2
+        assert missing in lines[node3_at + 1]
+        assert all(counts["changed"] == 0 for counts in recap(proc.stdout).values())
+    finally:
+        node2.run_test("rm -f /dev/kvm")
+
+
+def test_a_tunnel_interface_too_small_for_geneve_at_the_tenant_mtu_is_caught(rig):
+    """The rig's tunnel network is its management network (MTU 1500): a tenant MTU of 1500
+    needs 1558 there."""
+    proc = sovstack("prechecks", "-i", str(rig.inventory), "-e", "sovstack_tenant_mtu=1500")
+    assert proc.returncode == 1
+    report = proc.stdout[proc.stdout.index("prechecks found") :]
+    assert report.startswith("prechecks found 3 problem(s) on 3 host(s)"), proc.stdout
+    for name, address in rig.hosts.items():
+        assert (
+            f"the tunnel interface eth0 (encap_address {address}) has MTU 1500, but Geneve at tenant_mtu "
+            "1500 needs 1558: raise the interface's MTU, or lower tenant_mtu in the topology"
+        ) in report, name
+
+
 def test_a_missing_secret_is_named_before_any_host_is_touched(rig, tmp_path):
     inventory = tmp_path / "inventory"
     shutil.copytree(rig.inventory, inventory)

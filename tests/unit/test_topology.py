@@ -57,6 +57,21 @@ def test_halfrack_shape_and_addresses():
     )
 
 
+def test_the_tenant_mtu_is_what_the_tunnel_network_leaves_unless_given():
+    cmp3 = topology.load(str(REFERENCE[1])).hostvars("cmp3")
+    assert cmp3["sovstack_networks"]["tunnel"]["mtu"] == 1500
+    assert cmp3["sovstack_tenant_mtu"] == 1500 - 58
+    text = (
+        "networks:\n"
+        "  management: {cidr: 10.1.0.0/24, vip: 10.1.0.10, mtu: 9000}\n"
+        "hosts:\n"
+        "  a1: {index: 1, roles: [control, compute]}\n"
+    )
+    assert topology.load("t.yml", text).hostvars("a1")["sovstack_tenant_mtu"] == 9000 - 58
+    given = topology.load("t.yml", text + "tenant_mtu: 1500\n")
+    assert given.hostvars("a1")["sovstack_tenant_mtu"] == 1500
+
+
 def inventory(path: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True", "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run(
