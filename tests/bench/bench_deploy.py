@@ -1,5 +1,6 @@
-"""Benchmark: the control plane (HAProxy/keepalived, Galera, RabbitMQ, memcached, keystone)
-deployed on a fresh 3-host rig of its own.
+"""Benchmark: every service of the catalog (the control plane: HAProxy/keepalived, Galera,
+RabbitMQ, memcached, keystone; the base layer: libvirt, Open vSwitch, OVN) deployed on a fresh
+3-host rig of its own.
 
   setup        rig up, bootstrap, images (built if missing), registry, push, secrets
                (timed, not part of the figures below)
@@ -7,6 +8,8 @@ deployed on a fresh 3-host rig of its own.
                the Galera and RabbitMQ clusters formed, keystone bootstrapped
   no-change    the same deploy again: changed=0, nothing restarted; by role, the tasks that
                ran on a host and the module calls they made there (the round trips)
+  by layer     of both deploys, the seconds of each catalog layer's services (from the run's
+               progress lines: from a service's first role line to the next service's)
   reconfigure  one keystone setting changed: keystone restarts on each host, one at a time
 
 Not a test: it prints figures.   .venv/bin/python tests/bench/bench_deploy.py [--keep]
@@ -42,6 +45,34 @@ def changed(stdout: str) -> int:
 
 def report(what: str, seconds: float, stdout: str) -> None:
     print(f"{what:54} {seconds:6.1f} s  ({changed(stdout)} changed)")
+
+
+def seconds_by_layer(stdout: str) -> dict[str, float]:
+    """Each layer's share of a deploy's wall time, from its progress lines. A role line of a
+    service earlier in the catalog's order (keystone's database, made by the mariadb role) is
+    part of the service that runs; a play line or the end closes the last service."""
+    order = list(CATALOG)
+    totals: dict[str, float] = {}
+    current, since = None, 0.0
+    for at, kind, name in re.findall(r"^\[\s*([\d.]+)s\]\s+(play|role|done)\s+(\S+)", stdout, re.MULTILINE):
+        seconds = float(at)
+        starts = (
+            kind == "role"
+            and name in CATALOG
+            and (current is None or order.index(name) > order.index(current))
+        )
+        if current is not None and (starts or kind != "role"):
+            layer = CATALOG[current]["layer"]
+            totals[layer] = totals.get(layer, 0.0) + seconds - since
+            current = None
+        if starts:
+            current, since = name, seconds
+    return totals
+
+
+def report_layers(what: str, stdout: str) -> None:
+    for layer, seconds in seconds_by_layer(stdout).items():
+        print(f"  {what}, layer {layer:36} {seconds:6.1f} s")
 
 
 # Actions Ansible runs on the controller alone: no round trip to a host.
@@ -111,8 +142,10 @@ def main() -> None:
         print(f"{'setup (rig, bootstrap, images, registry, push, secrets)':54} {setup:6.1f} s")
         seconds, out = sovstack(home, "deploy", "-i", str(inventory))
         report("first deploy", seconds, out)
+        report_layers("first deploy", out)
         seconds, out = sovstack(home, "deploy", "-i", str(inventory))
         report("no-change deploy", seconds, out)
+        report_layers("no-change deploy", out)
         tasks, calls = tasks_per_service(out)
         print("  no-change deploy, by role: tasks that ran on a host, module calls on the hosts")
         for role, count in sorted(tasks.items(), key=lambda item: -item[1]):
