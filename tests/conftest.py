@@ -75,7 +75,8 @@ def expected_problems(path: Path) -> list[str]:
 
 # With pytest-xdist (scripts/test.sh: two workers), each of these runs whole, in order, on one
 # worker: the files that use the deploy's rig one group (nothing else touches that rig while
-# it deploys), each other file that changes a shared rig or the image set a group of its own;
+# it deploys), the container modules and the prechecks (node1 and all of the podman rig) one,
+# each other file that changes a shared rig or the image set a group of its own;
 # any other test runs wherever a worker is free. The first prefix a test's id starts with
 # wins. Groups start in the order of the files (not by their number of tests): the deploy's
 # group, the longest, first. (Here and not as xdist_group marks: pytest-xdist
@@ -83,9 +84,9 @@ def expected_problems(path: Path) -> list[str]:
 XDIST_GROUPS = [
     ("tests/integration/test_bootstrap.py", "tdock"),
     ("tests/integration/test_deploy.py", "tdock"),
-    ("tests/integration/test_prechecks.py", "tdock"),
     ("tests/integration/test_sysctl_module.py", "tdock"),
     ("tests/integration/test_container_modules.py", "modules"),
+    ("tests/integration/test_prechecks.py", "modules"),
     ("tests/integration/test_images.py", "images"),
     ("tests/integration/test_rig.py", "rig"),
     ("tests/integration/test_debian13_hosts.py", "debian13"),

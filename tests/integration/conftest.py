@@ -5,8 +5,8 @@ so that the one deploy of the control plane (test_deploy) runs every service on 
 of "modules" (docker) and of "podman", never on the deploy's rig, so that they and the deploy
 run at the same time (scripts/test.sh runs two pytest-xdist workers: each test file that uses
 a rig runs whole on one worker, and the files that use the deploy's rig, test_bootstrap,
-test_deploy, test_prechecks and test_sysctl_module, are one group: XDIST_GROUPS in
-tests/conftest.py).
+test_deploy and test_sysctl_module, are one group, the container modules and the prechecks
+(which run on the podman rig) another: XDIST_GROUPS in tests/conftest.py).
 
 What the workers share is made once, by the first that asks (`once`): the rigs, their
 bootstrap and the image build, the test registries, the push. The rigs go down when the whole

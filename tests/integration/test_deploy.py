@@ -281,41 +281,6 @@ def test_a_provider_bridge_takes_the_interface_the_inventory_names(deployed):
         on(rig, "node2", "ip", "link", "del", "ext0")
 
 
-def northd_status(rig: Rig) -> dict[str, str]:
-    """Each host's ovn-northd: active, or standby."""
-    found = {}
-    for name in rig.hosts:
-        out = on(
-            rig, name, ENGINE, "exec", "ovn_northd", "ovn-appctl", "-t", "/run/ovn/ovn-northd.ctl", "status"
-        ).stdout
-        found[name] = out.split(":", 1)[1].strip()
-    return found
-
-
-def test_a_changed_ovn_setting_restarts_only_ovn_northd_and_one_stays_active(deployed):
-    rig = deployed[0]
-    assert sorted(northd_status(rig).values()) == ["active", "standby", "standby"]
-    for threads in ("2", "1"):  # changed, then back to the default
-        before = started_at(rig)
-        proc = sovstack(
-            "deploy", "-i", str(rig.inventory), "--services", "ovn", "-e", f"ovn_northd_threads={threads}"
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        after = started_at(rig)
-        assert {key for key in before if before[key] != after[key]} == {
-            f"{name}/ovn_northd" for name in rig.hosts
-        }
-        command = on(rig, "node3", ENGINE, "inspect", "--format", "{{json .Args}}", "ovn_northd").stdout
-        assert f"--n-threads={threads}" in json.loads(command)
-    deadline = time.monotonic() + 60
-    while (
-        sorted(northd_status(rig).values()) != ["active", "standby", "standby"]
-        and time.monotonic() < deadline
-    ):
-        time.sleep(2)
-    assert sorted(northd_status(rig).values()) == ["active", "standby", "standby"]
-
-
 def virsh(rig: Rig, host: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return on(rig, host, ENGINE, "exec", "nova_libvirt", "virsh", "-c", "qemu:///system", *argv, check=check)
 
@@ -384,12 +349,47 @@ def test_a_tiny_guest_defines_starts_and_stops_and_a_libvirt_restart_keeps_it_on
         virsh(rig, name, "undefine", "sovstack-test-tiny", check=False)
 
 
-def test_reconfigure_restarts_only_keystone_and_tokens_keep_issuing_through_its_roll(deployed):
-    """A changed keystone setting, then `sovstack reconfigure` of everything: only keystone
-    restarts, host by host, each drained in every HAProxy first. Meanwhile a bounded client
+def northd_status(rig: Rig) -> dict[str, str]:
+    """Each host's ovn-northd: active, or standby."""
+    found = {}
+    for name in rig.hosts:
+        out = on(
+            rig, name, ENGINE, "exec", "ovn_northd", "ovn-appctl", "-t", "/run/ovn/ovn-northd.ctl", "status"
+        ).stdout
+        found[name] = out.split(":", 1)[1].strip()
+    return found
+
+
+def northd_args(rig: Rig, name: str) -> list[str]:
+    return json.loads(on(rig, name, ENGINE, "inspect", "--format", "{{json .Args}}", "ovn_northd").stdout)
+
+
+def wait_one_northd_active(rig: Rig) -> None:
+    deadline = time.monotonic() + 60
+    while (
+        sorted(northd_status(rig).values()) != ["active", "standby", "standby"]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(2)
+    assert sorted(northd_status(rig).values()) == ["active", "standby", "standby"]
+
+
+def restarted(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(key for key in before if before[key] != after[key])
+
+
+# What the roll test's settings concern: keystone (its token expiration) and ovn-northd (its
+# threads), on every host.
+RESTARTED = sorted(f"node{n}/{c}" for n in (1, 2, 3) for c in ("keystone", "ovn_northd"))
+
+
+def test_reconfigure_restarts_only_what_changed_and_tokens_keep_issuing_through_its_roll(deployed):
+    """A changed keystone setting and a changed OVN setting, then `sovstack reconfigure` of
+    everything: only keystone and ovn-northd restart, keystone host by host, each drained in
+    every HAProxy first, and one ovn-northd is active again after. Meanwhile a bounded client
     (about three requests a second, only to the rig's VIP, at most 15 minutes) issues tokens:
     not one request fails. It re-scopes a token (no password hash per request, which would load
-    the machine more than the roll)."""
+    the machine more than the roll). Set back, the same two restart again, and nothing else."""
     rig, _, secrets, vip = deployed
     url = f"https://{vip}:5000/v3/auth/tokens"
     ca = str(rig.inventory / "sovstack-ca.crt")
@@ -420,7 +420,7 @@ def test_reconfigure_restarts_only_keystone_and_tokens_keep_issuing_through_its_
 
     before = started_at(rig)
     settings = rig.inventory / "group_vars" / "all" / "test-reconfigure.yml"
-    settings.write_text("keystone_token_expiration: 7200\n")
+    settings.write_text("keystone_token_expiration: 7200\novn_northd_threads: 2\n")
     client = threading.Thread(target=issue)
     client.start()
     try:
@@ -431,16 +431,21 @@ def test_reconfigure_restarts_only_keystone_and_tokens_keep_issuing_through_its_
             done.set()
             client.join()
         after = started_at(rig)
-        changed = sorted(key for key in before if before[key] != after[key])
-        assert changed == [f"{h}/keystone" for h in sorted(rig.hosts)]
+        assert restarted(before, after) == RESTARTED
         conf = on(rig, "node2", "cat", "/etc/sovstack/keystone/keystone.conf").stdout
         assert "expiration = 7200" in conf
+        assert "--n-threads=2" in northd_args(rig, "node3")
         assert len(results) > 30
         assert [r for r in results if r[1] != 201] == []
+        wait_one_northd_active(rig)
     finally:
         settings.unlink()
-        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone")
+        before = started_at(rig)
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone,ovn")
         assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert restarted(before, started_at(rig)) == RESTARTED
+    assert "--n-threads=1" in northd_args(rig, "node3")
+    wait_one_northd_active(rig)
 
 
 def test_no_secret_in_the_run_log_or_the_events(deployed):

@@ -1,4 +1,5 @@
-"""`sovstack prechecks` on the docker rig: passes on a bootstrapped rig; a port taken, a stopped
+"""`sovstack prechecks` on the podman rig (the deploy's rig is busy deploying meanwhile, on the
+other worker): passes on a bootstrapped rig; a port taken, a stopped
 time sync and an unreachable registry are each caught, reported together grouped by host, and
 nothing is changed."""
 
@@ -15,8 +16,8 @@ from tests.integration.conftest import recap
 
 @pytest.fixture
 def rig(engines_prepared):
-    """The docker rig, its registry (node1:4000, which the rig's inventory names) running."""
-    return engines_prepared["docker"]
+    """The podman rig, its registry (node1:4000, which the rig's inventory names) running."""
+    return engines_prepared["podman"]
 
 
 def test_prechecks_pass_on_the_rig(rig):
