@@ -7,12 +7,16 @@ counts and paths.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
 import secrets as _random
 import string
+import struct
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +30,12 @@ ALPHABETS = {"alnum": string.ascii_letters + string.digits, "upper": string.asci
 DEFAULT_ALPHABET = "alnum"
 SPEC_FIELDS = ("role", "description", "length", "alphabet", "kind")
 # password: `length` characters of `alphabet`; ca: a certificate authority of its own, its
-# certificate and key in one PEM text (the internal CA that signs the VIP's certificate).
-KINDS = ("password", "ca")
+# certificate and key in one PEM text (the internal CA that signs the VIP's certificate);
+# uuid: a random UUID (Ceph's fsid, a libvirt secret's name); cephx: a Ceph key (base64 of
+# its type, creation time and 16 random bytes, as `ceph-authtool --gen-print-key` makes it).
+KINDS = ("password", "ca", "uuid", "cephx")
+# The kinds whose form is fixed: no length, no alphabet.
+FIXED_KINDS = ("ca", "uuid", "cephx")
 CA_DAYS = 3650
 NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 VAULT_HEADER = "$ANSIBLE_VAULT;"
@@ -97,9 +105,9 @@ def _spec_entry(path: Path, name: Any, entry: Any) -> SecretSpec:
         raise SovstackError(f"{path}: {key}.{unknown[0]}: unknown field: use {', '.join(SPEC_FIELDS)}")
     kind = entry.get("kind", "password")
     if kind not in KINDS:
-        raise SovstackError(f"{path}: {key}.kind: {kind!r} is unknown: use {' or '.join(KINDS)}")
-    length = entry.get("length", 0 if kind == "ca" else None)
-    if kind == "ca":
+        raise SovstackError(f"{path}: {key}.kind: {kind!r} is unknown: use {', '.join(KINDS)}")
+    length = entry.get("length", 0 if kind in FIXED_KINDS else None)
+    if kind in FIXED_KINDS:
         pass
     elif length is None:
         raise SovstackError(f"{path}: {key}.length: missing: give the number of characters")
@@ -172,11 +180,23 @@ def make_ca(common_name: str = "sovstack internal CA") -> str:
     return (cert.public_bytes(serialization.Encoding.PEM) + key_pem).decode()
 
 
+def make_cephx_key() -> str:
+    """A new Ceph key: base64 of its type (1, AES), its creation time (seconds, nanoseconds),
+    its length and 16 random bytes, little-endian, as Ceph's CryptoKey encodes it."""
+    now = time.time_ns()
+    secret = os.urandom(16)
+    return base64.b64encode(struct.pack("<HIIH", 1, now // 10**9, now % 10**9, len(secret)) + secret).decode()
+
+
 def generate_value(spec: SecretSpec) -> str:
     """A new value for the secret: spec.length characters of its alphabet, from the OS's CSPRNG
     (or, for a ca, a new certificate authority)."""
     if spec.kind == "ca":
         return make_ca()
+    if spec.kind == "uuid":
+        return str(uuid.uuid4())
+    if spec.kind == "cephx":
+        return make_cephx_key()
     alphabet = ALPHABETS[spec.alphabet]
     return "".join(_random.choice(alphabet) for _ in range(spec.length))
 

@@ -16,7 +16,7 @@ An entry (docs/services.md, "The catalog"):
               or a list of groups (a host of any of them runs it)}; the entry adds
               `groups`, always the list
   ports       NAME: {port, container, processes: the process names that may hold it}
-  secrets     NAME: {description, length, alphabet (alnum|upper), kind (password|ca)}
+  secrets     NAME: {description, length, alphabet (alnum|upper), kind (password|ca|uuid|cephx)}
   databases   the MariaDB databases the service owns
   endpoints   the keystone catalog entries: {type, port: a port NAME, path}
   serial      true: its containers restart one host at a time, stopping at the first that

@@ -4,7 +4,11 @@ secret's value ever printed."""
 
 from __future__ import annotations
 
+import base64
 import stat
+import struct
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -67,7 +71,7 @@ def test_the_documentation_lists_every_secret():
         ("{description: d}", "secrets.a_secret.length: missing: give the number of characters"),
         ("{length: 0}", "secrets.a_secret.length: 0 is not a positive number of characters"),
         ("{length: 8, alphabet: hex}", "secrets.a_secret.alphabet: 'hex' is unknown: use alnum or upper"),
-        ("{length: 8, kind: key}", "secrets.a_secret.kind: 'key' is unknown: use password or ca"),
+        ("{length: 8, kind: key}", "secrets.a_secret.kind: 'key' is unknown: use password, ca, uuid, cephx"),
         ("{length: 8, size: 3}", "secrets.a_secret: give description, length, alphabet, kind"),
     ],
 )
@@ -96,11 +100,29 @@ def check_ca(value: str) -> None:
     assert cert.public_key() == key.public_key()
 
 
+def check_fixed(kind: str, value: str) -> None:
+    """A secret of a fixed form: a CA, a UUID, or a Ceph key as Ceph encodes it."""
+    if kind == "ca":
+        check_ca(value)
+    elif kind == "uuid":
+        assert str(uuid.UUID(value)) == value
+    else:
+        assert kind == "cephx"
+        raw = base64.b64decode(value, validate=True)
+        key_type, seconds, _, length = struct.unpack("<HIIH", raw[:12])
+        assert (key_type, length, len(raw)) == (1, 16, 28)
+        assert abs(seconds - time.time()) < 60
+
+
+def test_the_catalog_has_secrets_of_every_kind():
+    assert {spec.kind for spec in SPEC.values()} == set(secrets.KINDS)
+
+
 def test_values_have_their_length_and_alphabet():
     for spec in SPEC.values():
         value = secrets.generate_value(spec)
-        if spec.kind == "ca":
-            check_ca(value)
+        if spec.kind != "password":
+            check_fixed(spec.kind, value)
             continue
         assert len(value) == spec.length
         assert set(value) <= set(secrets.ALPHABETS[spec.alphabet])
@@ -121,8 +143,8 @@ def test_generate_writes_every_secret_private(inventory):
     values = values_of(path)
     assert list(values) == sorted(SPEC)
     for name, spec in SPEC.items():
-        if spec.kind == "ca":
-            check_ca(values[name])
+        if spec.kind != "password":
+            check_fixed(spec.kind, values[name])
             continue
         assert len(values[name]) == spec.length
         assert set(values[name]) <= set(secrets.ALPHABETS[spec.alphabet])
