@@ -347,6 +347,9 @@ def service_files(roles: Path) -> dict[str, list[str]]:
         data = yaml.safe_load(path.read_text()) or {}
         for key, value in data.items():
             if key.endswith("_service") and isinstance(value, dict) and "containers" in value:
+                if isinstance(value["containers"], str):  # instances made from facts: the service's files
+                    found[str(value["name"])] = [str(f["dest"]) for f in value.get("files") or []]
+                    continue
                 found[str(value["name"])] = [
                     str(f["dest"]) for c in value["containers"] for f in c.get("files") or []
                 ]

@@ -1,5 +1,6 @@
 """Benchmark: every service of the catalog (the control plane: HAProxy/keepalived, Galera,
-RabbitMQ, memcached, keystone; the base layer: libvirt, Open vSwitch, OVN) deployed on a fresh
+RabbitMQ, memcached, keystone; the base layer: Ceph's monitors, managers and OSDs, libvirt,
+Open vSwitch, OVN) deployed on a fresh
 3-host rig of its own.
 
   setup        rig up, bootstrap, images (built if missing), registry, push, secrets
@@ -9,7 +10,8 @@ RabbitMQ, memcached, keystone; the base layer: libvirt, Open vSwitch, OVN) deplo
   no-change    the same deploy again: changed=0, nothing restarted; by role, the tasks that
                ran on a host and the module calls they made there (the round trips)
   by layer     of both deploys, the seconds of each catalog layer's services (from the run's
-               progress lines: from a service's first role line to the next service's)
+               progress lines: from a service's first role line to the next service's), and
+               of each service of the base layer
   reconfigure  one keystone setting changed: keystone restarts on each host, one at a time
 
 Not a test: it prints figures.   .venv/bin/python tests/bench/bench_deploy.py [--keep]
@@ -47,10 +49,11 @@ def report(what: str, seconds: float, stdout: str) -> None:
     print(f"{what:54} {seconds:6.1f} s  ({changed(stdout)} changed)")
 
 
-def seconds_by_layer(stdout: str) -> dict[str, float]:
-    """Each layer's share of a deploy's wall time, from its progress lines. A role line of a
-    service earlier in the catalog's order (keystone's database, made by the mariadb role) is
-    part of the service that runs; a play line or the end closes the last service."""
+def seconds_by_layer(stdout: str, by: str = "layer") -> dict[str, float]:
+    """Each layer's (BY "service": each service's) share of a deploy's wall time, from its
+    progress lines. A role line of a service earlier in the catalog's order (keystone's
+    database, made by the mariadb role) is part of the service that runs; a play line or the
+    end closes the last service."""
     order = list(CATALOG)
     totals: dict[str, float] = {}
     current, since = None, 0.0
@@ -62,7 +65,7 @@ def seconds_by_layer(stdout: str) -> dict[str, float]:
             and (current is None or order.index(name) > order.index(current))
         )
         if current is not None and (starts or kind != "role"):
-            layer = CATALOG[current]["layer"]
+            layer = current if by == "service" else CATALOG[current]["layer"]
             totals[layer] = totals.get(layer, 0.0) + seconds - since
             current = None
         if starts:
@@ -73,6 +76,9 @@ def seconds_by_layer(stdout: str) -> dict[str, float]:
 def report_layers(what: str, stdout: str) -> None:
     for layer, seconds in seconds_by_layer(stdout).items():
         print(f"  {what}, layer {layer:36} {seconds:6.1f} s")
+    for service, seconds in seconds_by_layer(stdout, by="service").items():
+        if CATALOG[service]["layer"] == "base":
+            print(f"    {what}, {service:38} {seconds:6.1f} s")
 
 
 # Actions Ansible runs on the controller alone: no round trip to a host.

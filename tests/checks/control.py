@@ -15,8 +15,24 @@ import testinfra
 
 from ansible_collections.sovstack.cloud.plugins.module_utils import catalog  # isort: skip
 
-# Every container of the catalog's services (roles/NAME/meta/service.yml).
-CONTAINERS = [name for entry in catalog.load().values() for name in entry["containers"]]
+# Every container of the catalog's services (roles/NAME/meta/service.yml) by its name, but for
+# the entries that run as instances named NAME_ID (one OSD per device: ceph_osd_0, ...).
+INSTANCES = ("ceph_osd",)
+CONTAINERS = [
+    name for entry in catalog.load().values() for name in entry["containers"] if name not in INSTANCES
+]
+
+
+def service_containers(host: testinfra.host.Host, engine: str) -> list[str]:
+    """CONTAINERS and the instances the host runs (ceph_osd_ID: its OSDs)."""
+    names = host.check_output(f"{engine} ps -a --format '{{{{.Names}}}}'").split()
+    return CONTAINERS + sorted(
+        name
+        for name in names
+        if any(name.startswith(f"{base}_") and name[len(base) + 1 :].isdigit() for base in INSTANCES)
+    )
+
+
 # Files with secrets on a control host: mode, owner and group by numeric id.
 SECRET_FILES = {
     "/etc/sovstack/keystone/keystone.conf": "640 0 42401",
@@ -25,6 +41,8 @@ SECRET_FILES = {
     "/var/lib/sovstack/rabbitmq/.erlang.cookie": "400 42411 42411",
     "/etc/sovstack/ovn_nb_db/ovn.pem": "600 0 0",
     "/etc/sovstack/ovn_controller/ovn.pem": "600 0 0",
+    "/etc/sovstack/ceph_mon/ceph.client.admin.keyring": "640 0 64045",
+    "/etc/sovstack/ceph_mgr/ceph.mgr.keyring": "640 0 64045",
 }
 
 
@@ -46,9 +64,9 @@ def sql(host: testinfra.host.Host, engine: str, statement: str) -> str:
     return in_container(host, engine, "mariadb", "mariadb", "-N", "-B", "-e", statement).strip()
 
 
-def containers_running(host: testinfra.host.Host, engine: str, names: list[str] = CONTAINERS) -> None:
+def containers_running(host: testinfra.host.Host, engine: str, names: list[str] | None = None) -> None:
     """Every service container runs, and a container with a health check is healthy."""
-    for name in names:
+    for name in names or service_containers(host, engine):
         out = host.check_output(f"{engine} inspect --format '{{{{json .State}}}}' %s", name)
         state = json.loads(out)
         assert state["Status"] == "running", f"{name}: {state['Status']}"
@@ -57,11 +75,11 @@ def containers_running(host: testinfra.host.Host, engine: str, names: list[str] 
             assert health["Status"] == "healthy", f"{name}: {health['Status']}"
 
 
-def started_at(host: testinfra.host.Host, engine: str, names: list[str] = CONTAINERS) -> dict[str, str]:
+def started_at(host: testinfra.host.Host, engine: str, names: list[str] | None = None) -> dict[str, str]:
     """When each service container last started (equal before and after: not restarted)."""
     return {
         name: host.check_output(f"{engine} inspect --format '{{{{.State.StartedAt}}}}' %s", name)
-        for name in names
+        for name in names or service_containers(host, engine)
     }
 
 

@@ -19,6 +19,7 @@ import requests
 import testinfra
 import yaml
 
+from sovstack.secrets import load_spec
 from tests.checks import control as checks
 from tests.conftest import sovstack
 from tests.integration.conftest import Rig, changed_events, recap, run_dir
@@ -293,6 +294,81 @@ def test_libvirt_on_every_compute_host_offers_guests_of_the_rigs_virt_type(deplo
         assert "<arch>x86_64</arch>" in capabilities
 
 
+def ceph_json(rig: Rig, *argv: str, host: str = "node1") -> dict:
+    """A ceph command as client.admin in a host's monitor container, its JSON output."""
+    return json.loads(on(rig, host, ENGINE, "exec", "ceph_mon", "ceph", *argv, "--format=json").stdout)
+
+
+def as_client(
+    rig: Rig, name: str, key: str, script: str, host: str = "node2"
+) -> subprocess.CompletedProcess[str]:
+    """A shell script in a host's mgr container as Ceph client NAME (only its key, given by
+    the environment: client.admin's keyring is not in that container)."""
+    keyring = f"printf '[client.%s]\\n\\tkey = %s\\n' {name} \"$KEY\" > /tmp/keyring; "
+    return subprocess.run(
+        ["docker", "exec", f"sovstack-{rig.name}-{host}", rig.engines[host], "exec", "-e", f"KEY={key}",
+         "ceph_mgr", "sh", "-c", keyring + script],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_ceph_is_healthy_with_an_osd_on_every_host_the_pools_and_the_full_quorum(deployed):
+    rig = deployed[0]
+    status = ceph_json(rig, "status")
+    # MON_DISK_LOW is the one warning the rig allows (its monitors share this machine's disk)
+    assert status["health"]["status"] == "HEALTH_OK" or set(status["health"]["checks"]) <= {"MON_DISK_LOW"}, (
+        status
+    )
+    assert sorted(status["quorum_names"]) == sorted(rig.hosts)
+    osdmap = status["osdmap"].get("osdmap", status["osdmap"])
+    assert (osdmap["num_osds"], osdmap["num_up_osds"], osdmap["num_in_osds"]) == (3, 3, 3)
+    pgs = status["pgmap"]
+    clean = [s["count"] for s in pgs["pgs_by_state"] if s["state_name"].startswith("active+clean")]
+    assert sum(clean) == pgs["num_pgs"], pgs  # scrubbing counts: active+clean+scrubbing
+    tree = ceph_json(rig, "osd", "tree")
+    hosts = {n["name"]: n["children"] for n in tree["nodes"] if n["type"] == "host"}
+    assert sorted(hosts) == sorted(rig.hosts) and all(len(c) == 1 for c in hosts.values()), hosts
+    pools = {p["pool_name"]: p for p in ceph_json(rig, "osd", "pool", "ls", "detail")}
+    for name in ("images", "vms", "volumes", "backups"):
+        assert (pools[name]["size"], pools[name]["min_size"]) == (3, 2), name
+        assert pools[name]["pg_autoscale_mode"] == "on", name
+        assert list(pools[name]["application_metadata"]) == ["rbd"], name
+    # the mgr's modules load (the autoscaler among them): none failed
+    assert "MGR_MODULE_DEPENDENCY" not in status["health"]["checks"]
+    assert "MGR_MODULE_ERROR" not in status["health"]["checks"]
+
+
+def test_a_client_key_reaches_its_own_pool_and_is_refused_on_another(deployed):
+    """glance's key writes and reads an object in the images pool; the same key may not
+    write to the volumes pool, nor read the cluster's keys."""
+    rig, _, secrets, _ = deployed
+    key = secrets["ceph_glance_key"]
+    client = "rados --id glance --keyring /tmp/keyring"
+    proc = as_client(
+        rig,
+        "glance",
+        key,
+        f"echo sovstack-was-here | {client} -p images put test-object -"
+        f" && {client} -p images get test-object -",
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "sovstack-was-here", proc.stderr
+    proc = as_client(rig, "glance", key, f"echo no | {client} -p volumes put test-object -")
+    assert proc.returncode != 0 and "Operation not permitted" in proc.stderr, (proc.stdout, proc.stderr)
+    proc = as_client(rig, "glance", key, "ceph --id glance --keyring /tmp/keyring auth ls")
+    assert proc.returncode != 0 and "access denied" in proc.stderr.lower(), (proc.stdout, proc.stderr)
+    on(rig, "node1", ENGINE, "exec", "ceph_mon", "rados", "-p", "images", "rm", "test-object")
+
+
+def test_libvirt_holds_the_keys_of_nova_and_cinder_and_the_ceph_client_configuration(deployed):
+    rig, _, secrets, _ = deployed
+    for name in rig.hosts:
+        for client in ("nova", "cinder"):
+            value = virsh(rig, name, "secret-get-value", secrets[f"ceph_{client}_secret_uuid"]).stdout.strip()
+            assert value == secrets[f"ceph_{client}_key"], (name, client)
+        conf = on(rig, name, ENGINE, "exec", "nova_libvirt", "cat", "/etc/ceph/ceph.conf").stdout
+        assert f"fsid = {secrets['ceph_fsid']}" in conf and "[client]" in conf, conf
+
+
 # The smallest guest: no disk, no network; SeaBIOS finds nothing to boot and waits, running.
 TINY_DOMAIN = """<domain type='qemu'>
   <name>sovstack-test-tiny</name>
@@ -379,9 +455,10 @@ def restarted(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 def test_reconfigure_restarts_only_what_changed_and_tokens_keep_issuing_through_its_roll(deployed):
-    """A changed keystone setting and a changed OVN setting, then `sovstack reconfigure` of
-    everything: only keystone and ovn-northd restart, keystone host by host, each drained in
-    every HAProxy first, and one ovn-northd is active again after. Meanwhile a bounded client
+    """A changed keystone setting, a changed OVN setting and a changed setting of Ceph's OSDs,
+    then `sovstack reconfigure` of everything: only keystone, ovn-northd and the OSDs restart,
+    keystone host by host, each drained in every HAProxy first, the OSDs host by host with
+    noout, one ovn-northd is active again after, and Ceph is healthy without noout. Meanwhile a bounded client
     (about three requests a second, only to the rig's VIP, at most 15 minutes) issues tokens:
     not one request fails. It re-scopes a token (no password hash per request, which would load
     the machine more than the roll). Set back, the same two restart again, and nothing else."""
@@ -413,11 +490,22 @@ def test_reconfigure_restarts_only_what_changed_and_tokens_keep_issuing_through_
                     results.append((at, f"{type(exc).__name__}: {exc}"))
                 time.sleep(0.3)
 
-    # what the settings concern: keystone (its token expiration) and ovn-northd (its threads)
-    concerned = sorted(f"{h}/{c}" for h in rig.hosts for c in ("keystone", "ovn_northd"))
+    # what the settings concern: keystone (its token expiration), ovn-northd (its threads) and
+    # the OSDs (their recovery's backfills, beside the rig's own OSD setting)
     before = started_at(rig)
+    osds = [key for key in before if "/ceph_osd_" in key]
+    assert len(osds) == 3, before
+    concerned = sorted([f"{h}/{c}" for h in rig.hosts for c in ("keystone", "ovn_northd")] + osds)
+    ceph_config = yaml.safe_load((rig.inventory / "group_vars" / "all" / "rig.yml").read_text())[
+        "ceph_config"
+    ]
+    ceph_config["osd"]["osd_max_backfills"] = 2
     settings = rig.inventory / "group_vars" / "all" / "test-reconfigure.yml"
-    settings.write_text("keystone_token_expiration: 7200\novn_northd_threads: 2\n")
+    settings.write_text(
+        yaml.safe_dump(
+            {"keystone_token_expiration": 7200, "ovn_northd_threads": 2, "ceph_config": ceph_config}
+        )
+    )
     client = threading.Thread(target=issue)
     client.start()
     try:
@@ -432,13 +520,16 @@ def test_reconfigure_restarts_only_what_changed_and_tokens_keep_issuing_through_
         conf = on(rig, "node2", "cat", "/etc/sovstack/keystone/keystone.conf").stdout
         assert "expiration = 7200" in conf
         assert "--n-threads=2" in northd_args(rig, "node3")
+        osd = osds[-1].split("/")[1]
+        assert "osd_max_backfills = 2" in on(rig, "node3", "cat", f"/etc/sovstack/{osd}/ceph.conf").stdout
+        assert "noout" not in ceph_json(rig, "osd", "dump")["flags"]
         assert len(results) > 30
         assert [r for r in results if r[1] != 201] == []
         wait_one_northd_active(rig)
     finally:
         settings.unlink()
         before = started_at(rig)
-        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone,ovn")
+        proc = sovstack("reconfigure", "-i", str(rig.inventory), "--services", "keystone,ovn,ceph_osd")
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert restarted(before, started_at(rig)) == concerned
     assert "--n-threads=1" in northd_args(rig, "node3")
@@ -454,9 +545,13 @@ def test_no_secret_in_the_run_log_or_the_events(deployed):
         *(directory / "artifacts" / "run" / "job_events").glob("*.json"),
     ]:
         texts[str(path)] = path.read_text(errors="replace")
-    # the CA's certificate is public (clients get it); its key is the secret
+    # the CA's certificate is public (clients get it); its key is the secret. A uuid (Ceph's
+    # fsid, a libvirt secret's name) is an identifier the file keeps, not a secret.
+    identifiers = {name for name, spec in load_spec().items() if spec.kind == "uuid"}
     values = {
-        n: v[v.index("-----BEGIN PRIVATE KEY") :] if "PRIVATE KEY" in v else v for n, v in secrets.items()
+        n: v[v.index("-----BEGIN PRIVATE KEY") :] if "PRIVATE KEY" in v else v
+        for n, v in secrets.items()
+        if n not in identifiers
     }
     hits = [(name, where) for name, value in values.items() for where, text in texts.items() if value in text]
     assert len(texts) > 100

@@ -5,6 +5,7 @@ nothing is changed."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -142,3 +143,39 @@ def test_a_missing_secret_is_named_before_any_host_is_touched(rig, tmp_path):
         f"  {secrets}: keystone_admin_password: secret missing: run `sovstack secrets merge -i {inventory}`",
     ]
     assert "run " not in proc.stdout
+
+
+def test_an_osd_device_that_holds_data_is_refused_unless_it_is_to_be_wiped(rig, tmp_path):
+    """node2 gets a file with an ext4 filesystem, one with an old OSD's label, an empty one and
+    a device it does not have (the rig has no spare block devices; blkid reads a file alike):
+    the empty one passes, the others are each named with what they hold; the ext4 one passes
+    once ceph_osd_wipe_devices names it. The other hosts have none of them."""
+    node2 = rig.host("node2")
+    files = ["/root/osd-ext4.img", "/root/osd-old.img", "/root/osd-empty.img"]
+    node2.run_test(
+        f"truncate -s 64M {' '.join(files)} && mkfs.ext4 -q -F /root/osd-ext4.img"
+        " && printf 'bluestore block device\\n' | dd of=/root/osd-old.img conv=notrunc status=none"
+    )
+    devices = [*files, "/dev/sdx9"]
+    try:
+        for wipe in ([], ["/root/osd-ext4.img"]):
+            settings = tmp_path / "osd-devices.json"
+            settings.write_text(json.dumps({"ceph_osd_devices": devices, "ceph_osd_wipe_devices": wipe}))
+            proc = sovstack("prechecks", "-i", str(rig.inventory), "-e", f"@{settings}")
+            assert proc.returncode == 1
+            report = proc.stdout[proc.stdout.index("prechecks found") :]
+            lines = report.splitlines()
+            node2_at, node3_at = lines.index("    node2:"), lines.index("    node3:")
+            expected = [
+                "ceph_osd_devices: /root/osd-ext4.img holds a ext4 filesystem: to make an OSD of it anyway, "
+                "add it to ceph_osd_wipe_devices (the deploy erases it), or name another device",
+                "ceph_osd_devices: /root/osd-old.img holds an old OSD (BlueStore): to make an OSD of it "
+                "anyway, add it to ceph_osd_wipe_devices (the deploy erases it), or name another device",
+                "ceph_osd_devices: /dev/sdx9 does not exist on this host: name one of its block devices",
+            ][len(wipe) :]
+            assert [line.removeprefix("      - ") for line in lines[node2_at + 1 : node3_at]] == expected
+            assert report.startswith(f"prechecks found {len(expected) + 8} problem(s) on 3 host(s)"), report
+            assert report.count("/root/osd-empty.img does not exist on this host") == 2
+            assert all(counts["changed"] == 0 for counts in recap(proc.stdout).values())
+    finally:
+        node2.run_test(f"rm -f {' '.join(files)}")

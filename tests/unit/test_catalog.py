@@ -41,6 +41,11 @@ def test_every_role_with_an_entry_is_a_service_role_and_back():
             f"{name}_service"
         ]
         assert described["name"] == name
+        if isinstance(described["containers"], str):  # instances made from facts (one OSD per device)
+            assert set(re.findall(r"'catalog_name': '(\w+)'", described["containers"])) == set(
+                entry["containers"]
+            )
+            continue
         assert {c.get("catalog_name", c["name"]) for c in described["containers"]} == set(entry["containers"])
 
 
