@@ -7,13 +7,11 @@ counts and paths.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import re
 import secrets as _random
 import string
-import struct
 import tempfile
 import time
 import uuid
@@ -181,11 +179,9 @@ def make_ca(common_name: str = "sovstack internal CA") -> str:
 
 
 def make_cephx_key() -> str:
-    """A new Ceph key: base64 of its type (1, AES), its creation time (seconds, nanoseconds),
-    its length and 16 random bytes, little-endian, as Ceph's CryptoKey encodes it."""
-    now = time.time_ns()
-    secret = os.urandom(16)
-    return base64.b64encode(struct.pack("<HIIH", 1, now // 10**9, now % 10**9, len(secret)) + secret).decode()
+    """A new Ceph key: 16 random bytes, made now (plugins/module_utils/cephx.py)."""
+    cephx = collection_module("cephx")
+    return cephx.encode(os.urandom(cephx.SECRET_BYTES), time.time_ns())
 
 
 def generate_value(spec: SecretSpec) -> str:

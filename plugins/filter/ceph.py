@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import struct
 import uuid
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.sovstack.cloud.plugins.module_utils import cephx
 
 # A derived key's creation time: fixed, so that the same secret and name give the same key.
 DERIVED_CREATED = 1_700_000_000
@@ -19,19 +18,18 @@ DERIVED_CREATED = 1_700_000_000
 
 def _secret_bytes(key: str, what: str) -> bytes:
     try:
-        raw = base64.b64decode(key, validate=True)
+        return cephx.secret(key)
     except (ValueError, TypeError) as exc:
-        raise AnsibleFilterError(f"{what}: not a Ceph key (base64): {exc}") from None
-    if len(raw) != 28 or struct.unpack("<H", raw[:2])[0] != 1:
-        raise AnsibleFilterError(f"{what}: not a Ceph key: make one with `sovstack secrets generate`")
-    return raw[12:]
+        raise AnsibleFilterError(
+            f"{what}: not a Ceph key ({exc}): make one with `sovstack secrets generate`"
+        ) from None
 
 
 def cephx_derive(key: str, name: str) -> str:
     """The key of Ceph entity NAME (such as mgr.node1) derived from the Ceph key KEY: HMAC-SHA256
     of the name under the key's secret, its first 16 bytes, encoded as Ceph encodes a key."""
-    secret = hmac.new(_secret_bytes(key, "cephx_derive"), name.encode(), hashlib.sha256).digest()[:16]
-    return base64.b64encode(struct.pack("<HIIH", 1, DERIVED_CREATED, 0, 16) + secret).decode()
+    secret = hmac.new(_secret_bytes(key, "cephx_derive"), name.encode(), hashlib.sha256).digest()
+    return cephx.encode(secret[: cephx.SECRET_BYTES], DERIVED_CREATED * 10**9)
 
 
 def ceph_keyring(entities: list[dict[str, Any]]) -> str:
